@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.labelling.choices import QueuePool, QueueStrategy, ResolutionMethod
+from apps.reviews.choices import Label, Split
+
+
+class LabellingQueue(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    pool = models.CharField(max_length=32, choices=QueuePool.choices, default=QueuePool.UNLABELLED)
+    pool_snapshot = models.ForeignKey("reviews.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT)
+    pool_split = models.CharField(max_length=16, choices=Split.choices, blank=True)
+    pool_import = models.ForeignKey("reviews.ImportJob", null=True, blank=True, on_delete=models.PROTECT)
+    strategy = models.CharField(max_length=16, choices=QueueStrategy.choices, default=QueueStrategy.RANDOM)
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="How many analysts label each review.")
+    annotators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="labelling_queues")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(overlap__gte=1), name="queue_overlap_positive")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Assignment(models.Model):
+    """A review handed to one analyst in one queue; it lapses at ``expires_at`` if not labelled."""
+
+    queue = models.ForeignKey(LabellingQueue, on_delete=models.CASCADE, related_name="assignments")
+    review = models.ForeignKey("reviews.Review", on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    assigned_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    skipped = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "review", "user"], name="assignment_unique_per_user"),
+        ]
+        indexes = [
+            models.Index(fields=["queue", "review"], name="assignment_queue_review_idx"),
+            models.Index(fields=["user", "completed_at"], name="assignment_user_open_idx"),
+        ]
+
+
+class Annotation(models.Model):
+    """One analyst's label for one review."""
+
+    review = models.ForeignKey("reviews.Review", on_delete=models.CASCADE, related_name="annotations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations")
+    queue = models.ForeignKey(LabellingQueue, null=True, blank=True, on_delete=models.SET_NULL)
+    label = models.SmallIntegerField(choices=Label.choices)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["review", "user"], name="annotation_unique_per_user"),
+            models.CheckConstraint(condition=Q(label__in=[0, 1]), name="annotation_label_valid"),
+        ]
+        indexes = [models.Index(fields=["user", "created_at"], name="annotation_user_day_idx")]
+
+
+class Resolution(models.Model):
+    """The one label a review ends up with, and why."""
+
+    review = models.OneToOneField("reviews.Review", on_delete=models.CASCADE, related_name="resolution")
+    label = models.SmallIntegerField(choices=Label.choices)
+    method = models.CharField(max_length=16, choices=ResolutionMethod.choices)
+    reason = models.TextField(blank=True)
+    settled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(label__in=[0, 1]), name="resolution_label_valid")]
+        indexes = [models.Index(fields=["method", "label"], name="resolution_method_idx")]

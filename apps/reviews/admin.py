@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from apps.reviews.models import DatasetSnapshot, ImportJob, Review
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ["id", "source", "external_id", "gold_label", "rating", "origin_split", "created_at"]
+    list_filter = ["source", "gold_label", "origin_split"]
+    search_fields = ["external_id"]
+    raw_id_fields = ["import_job"]
+    show_full_result_count = False
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "source", "status", "rows_read", "rows_created", "rows_existing", "created_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in ImportJob._meta.fields]
+
+
+@admin.register(DatasetSnapshot)
+class DatasetSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "label_source", "train_count", "validation_count", "test_count", "content_hash", "created_at"]
+    readonly_fields = [f.name for f in DatasetSnapshot._meta.fields]
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        # Snapshots are frozen; they are made with the create_snapshot service, never edited.
+        return False

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class ModelKind(models.TextChoices):
+    TRANSFORMER = "transformer", "Fine-tuned transformer"
+    TFIDF = "tfidf", "TF-IDF + logistic regression"
+
+
+class Truncation(models.TextChoices):
+    HEAD = "head", "Keep the start"
+    HEAD_TAIL = "head_tail", "Keep the start and the end"
+
+
+class EvaluationSplit(models.TextChoices):
+    TRAIN = "train", "Train"
+    VALIDATION = "validation", "Validation"
+    TEST = "test", "Test"
+    HUMAN = "human", "Human-labelled reviews"

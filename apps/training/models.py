@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.common.models import Job
+from apps.reviews.choices import Label
+from apps.training.choices import EvaluationSplit, ModelKind, Truncation
+
+DEFAULT_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class MetricsMixin(models.Model):
+    """Test-split (or evaluated-split) metrics, denormalised for sorting next to the full JSON."""
+
+    accuracy = models.FloatField(null=True, blank=True)
+    precision = models.FloatField(null=True, blank=True)
+    recall = models.FloatField(null=True, blank=True)
+    f1 = models.FloatField(null=True, blank=True, db_index=True)
+    f1_macro = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    confusion_matrix = models.JSONField(
+        default=list, blank=True, help_text="[[true neg, false pos], [false neg, true pos]] (rows: gold, columns: predicted)."
+    )
+
+    class Meta:
+        abstract = True
+
+
+class TrainingRun(Job, MetricsMixin):
+    kind = models.CharField(max_length=16, choices=ModelKind.choices, default=ModelKind.TRANSFORMER)
+    base_model = models.CharField(max_length=500, default=DEFAULT_BASE_MODEL)
+    snapshot = models.ForeignKey("reviews.DatasetSnapshot", on_delete=models.PROTECT, related_name="training_runs")
+    learning_rate = models.FloatField(default=2e-5)
+    batch_size = models.PositiveIntegerField(default=16)
+    epochs = models.PositiveIntegerField(default=2)
+    weight_decay = models.FloatField(default=0.01)
+    max_length = models.PositiveIntegerField(default=256)
+    truncation = models.CharField(max_length=16, choices=Truncation.choices, default=Truncation.HEAD)
+    lowercase = models.BooleanField(default=True)
+    seed = models.PositiveIntegerField(default=42)
+    subset_size = models.PositiveIntegerField(null=True, blank=True, help_text="Train on this many reviews only.")
+    early_stopping_patience = models.PositiveIntegerField(null=True, blank=True)
+    warmup_ratio = models.FloatField(default=0.0)
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    device = models.CharField(max_length=100, blank=True)
+    current_step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    train_samples_per_second = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["kind", "status"], name="training_run_kind_status_idx")]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} ({self.kind}, {self.base_model if self.kind == ModelKind.TRANSFORMER else 'tfidf'})"
+
+    @property
+    def progress_percent(self) -> float:
+        if not self.total_steps:
+            return 100.0 if self.status == "succeeded" else 0.0
+        return min(100.0, 100.0 * self.current_step / self.total_steps)
+
+
+class EpochMetric(models.Model):
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="epoch_metrics")
+    epoch = models.PositiveIntegerField()
+    step = models.PositiveIntegerField(default=0)
+    train_loss = models.FloatField(null=True, blank=True)
+    validation_loss = models.FloatField(null=True, blank=True)
+    validation_accuracy = models.FloatField(null=True, blank=True)
+    validation_f1 = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "epoch"]
+        constraints = [models.UniqueConstraint(fields=["run", "epoch"], name="epoch_metric_unique_epoch")]
+
+
+class EvaluationRun(Job, MetricsMixin):
+    model_version = models.ForeignKey("registry.ModelVersion", on_delete=models.CASCADE, related_name="evaluations")
+    snapshot = models.ForeignKey(
+        "reviews.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="evaluation_runs"
+    )
+    split = models.CharField(max_length=16, choices=EvaluationSplit.choices, default=EvaluationSplit.TEST)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    device = models.CharField(max_length=100, blank=True)
+    processed = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Evaluation {self.pk} of version {self.model_version_id} on {self.split}"
+
+
+class RunPrediction(models.Model):
+    """What a training run's test evaluation, or an evaluation run, predicted for one review."""
+
+    training_run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.CASCADE, related_name="predictions"
+    )
+    evaluation_run = models.ForeignKey(
+        EvaluationRun, null=True, blank=True, on_delete=models.CASCADE, related_name="predictions"
+    )
+    review = models.ForeignKey("reviews.Review", on_delete=models.CASCADE, related_name="run_predictions")
+    gold_label = models.SmallIntegerField(choices=Label.choices)
+    predicted_label = models.SmallIntegerField(choices=Label.choices)
+    confidence = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(training_run__isnull=False, evaluation_run__isnull=True)
+                | Q(training_run__isnull=True, evaluation_run__isnull=False),
+                name="run_prediction_one_owner",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["training_run", "gold_label", "predicted_label"], name="run_pred_train_cell_idx"),
+            models.Index(fields=["evaluation_run", "gold_label", "predicted_label"], name="run_pred_eval_cell_idx"),
+            models.Index(fields=["review"], name="run_pred_review_idx"),
+        ]
