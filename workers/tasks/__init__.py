@@ -1,0 +1,3 @@
+"""Celery tasks, one module per domain. Celery's autodiscovery imports this package."""
+
+from __future__ import annotations
