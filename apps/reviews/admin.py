@@ -27,5 +27,5 @@ class DatasetSnapshotAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in DatasetSnapshot._meta.fields]
 
     def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
-        # Snapshots are frozen; they are made with the create_snapshot service, never edited.
+        # Snapshots are frozen; they are made with snapshot_create, never edited.
         return False

@@ -1,0 +1,126 @@
+"""Fixtures shared by the whole suite: a real Celery worker process and a polling helper."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+IMDB_DIR = REPO_ROOT.parent / "shared" / "data" / "imdb"
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.1, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class WorkerProcess:
+    """A ``celery worker`` started as a separate process, as production runs it."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_worker(*, env: dict[str, str], log_path: Path, queues: str = "default,gpu", name: str = "test") -> WorkerProcess:
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "sentimentsite", "worker",
+            "-Q", queues, "--pool", "solo", "--concurrency", "1", "--loglevel", "INFO",
+            "--without-gossip", "--without-mingle", "-n", f"{name}-{os.getpid()}@%h",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    worker = WorkerProcess(process=process, log_path=log_path)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"the Celery worker exited with {process.returncode}:\n{worker.log()}")
+        return " ready." in worker.log()
+
+    wait_until(ready, timeout=90, what="the Celery worker to start")
+    return worker
+
+
+def worker_environment(**overrides: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def artifact_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup: None, django_db_blocker: Any, artifact_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """A real worker on the tests' PostgreSQL database and Redis broker, consuming both queues.
+
+    Tests that use it need ``@pytest.mark.django_db(transaction=True)``: the worker is another
+    process and only sees committed rows.
+    """
+    db = connections["default"].settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql" or not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("the worker tests run on PostgreSQL and Redis: use `make test`")
+    database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    _purge_broker()
+    worker = start_worker(
+        env=worker_environment(DATABASE_URL=database_url, ARTIFACT_ROOT=str(artifact_root)),
+        log_path=tmp_path_factory.mktemp("worker") / "worker.log",
+    )
+    yield worker
+    worker.stop()
+
+
+def _purge_broker() -> None:
+    from sentimentsite.celery import app
+
+    with app.connection_for_write() as connection:
+        for queue in ("default", "gpu"):
+            connection.default_channel.queue_purge(queue)
+
+
+@pytest.fixture(autouse=True)
+def _artifact_root_setting(settings: Any, artifact_root: Path) -> None:
+    settings.ARTIFACT_ROOT = artifact_root
