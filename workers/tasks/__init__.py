@@ -1,3 +1,5 @@
 """Celery tasks, one module per domain. Celery's autodiscovery imports this package."""
 
 from __future__ import annotations
+
+from workers.tasks import imports as imports  # noqa: F401
