@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from argparse import ArgumentParser
 from typing import Any
 
@@ -10,8 +11,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from apps.common.choices import JobStatus
 from apps.reviews.importers import ReviewImportError
-from apps.reviews.services import review_import
+from apps.reviews.models import ImportJob
+from apps.reviews.services import import_job_enqueue, review_import
 
 
 class Command(BaseCommand):
@@ -31,9 +34,20 @@ class Command(BaseCommand):
             help="The name stored with each review, under which re-imports find them "
             "(default: imdb for IMDb layouts, the file name without extension for CSV and JSONL).",
         )
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="Run the import on a Celery worker (queue 'default') and wait for it to finish.",
+        )
+        parser.add_argument(
+            "--timeout", type=float, default=600.0, help="With --background: seconds to wait for the worker."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         source = options["source"] or settings.IMDB_SOURCE
+        if options["background"]:
+            self._import_on_worker(source=source, source_name=options["source_name"], timeout=options["timeout"])
+            return
         bar = _ProgressBar(enabled=options["verbosity"] > 0)
         try:
             result = review_import(source=source, source_name=options["source_name"], progress=bar.update)
@@ -45,6 +59,27 @@ class Command(BaseCommand):
             bar.close()
         if options["verbosity"] > 0:
             self.stdout.write(self.style.SUCCESS(result.summary))
+
+    def _import_on_worker(self, *, source: str, source_name: str | None, timeout: float) -> None:
+        job = import_job_enqueue(source=source, source_name=source_name)
+        self.stdout.write(f"Queued import {job.pk}; waiting for a worker ...")
+        deadline = time.monotonic() + timeout
+        while job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"Import {job.pk} is still {job.status} after {timeout:.0f}s. Is a worker running "
+                    "(celery -A sentimentsite worker -Q default)? The job stays queued until one takes it."
+                )
+            time.sleep(0.5)
+            job = ImportJob.objects.get(pk=job.pk)
+        if job.status != JobStatus.SUCCEEDED:
+            raise CommandError(f"Import {job.pk} {job.status}: {job.error}")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Import {job.pk} succeeded on {job.worker}: {job.rows_created} new, "
+                f"{job.rows_existing} already present."
+            )
+        )
 
 
 class _ProgressBar:
