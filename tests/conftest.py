@@ -124,3 +124,11 @@ def _purge_broker() -> None:
 @pytest.fixture(autouse=True)
 def _artifact_root_setting(settings: Any, artifact_root: Path) -> None:
     settings.ARTIFACT_ROOT = artifact_root
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    db = settings.DATABASES["default"]
+    return [
+        f"database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST') or ''} (tests use test_{db['NAME']})",
+        f"celery broker: {settings.CELERY_BROKER_URL}",
+    ]
