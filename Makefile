@@ -24,13 +24,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The web server and a Celery worker (both queues) together; Ctrl-C stops both.
+# The web server and one Celery worker per queue, as in production; Ctrl-C stops all three.
 run: $(STAMP)
-	@export DEBUG=$${DEBUG:-1}; \
+	@export DEBUG=$${DEBUG:-1} SITE_URL=http://$(HOST):$(PORT)/; \
 	$(PY) manage.py migrate --noinput && \
 	$(PY) manage.py bootstrap && \
 	{ trap 'kill 0' EXIT INT TERM; \
-	  $(PY) -m celery -A sentimentsite worker -Q default,gpu --concurrency 1 --loglevel INFO & \
+	  $(PY) -m celery -A sentimentsite worker -Q gpu --pool solo -n gpu@%h --loglevel INFO & \
+	  $(PY) -m celery -A sentimentsite worker -Q default --pool solo -n default@%h --loglevel INFO & \
 	  $(PY) manage.py runserver $(HOST):$(PORT); }
 
 services:

@@ -44,7 +44,7 @@ class Command(BaseCommand):
         users.objects.create_superuser(username=username, email="", password=password)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Created the admin account. Log in at http://127.0.0.1:8000/ as '{username}' with password "
+                f"Created the admin account. Log in at {os.environ.get('SITE_URL', 'http://127.0.0.1:8000/')} as '{username}' with password "
                 f"'{password}' (change it with: python manage.py changepassword {username})."
             )
         )
