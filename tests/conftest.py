@@ -122,8 +122,10 @@ def _purge_broker() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _artifact_root_setting(settings: Any, artifact_root: Path) -> None:
-    settings.ARTIFACT_ROOT = artifact_root
+def _artifact_root_setting(request: pytest.FixtureRequest, artifact_root: Path) -> None:
+    # tests/workers runs without Django too (-p no:django); there is no settings fixture then.
+    if request.config.pluginmanager.hasplugin("django"):
+        request.getfixturevalue("settings").ARTIFACT_ROOT = artifact_root
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -1,8 +1,48 @@
+"""Admin for training and evaluation runs: start them through the services, cancel, retry, evaluate.
+
+A run's row is written by its worker while it goes, so the change page is read-only: saving a form
+over it would overwrite progress and cancellation. Runs are added through the services, which queue them.
+"""
+
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from apps.common.models import IllegalTransition
+from apps.reviews.models import DatasetSnapshot
+from apps.training.choices import EvaluationSplit
+from apps.training.forms import EvaluationRunForm, TrainingRunForm
 from apps.training.models import EpochMetric, EvaluationRun, TrainingRun
+from apps.training.services import (
+    HYPERPARAMETERS,
+    QUEUE_BY_KIND,
+    RunConfigError,
+    evaluation_run_cancel,
+    evaluation_run_create,
+    training_run_cancel,
+    training_run_retry,
+)
+
+STATE_FIELDS = [
+    "status",
+    "created_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "heartbeat_at",
+    "worker",
+    "device",
+    "cancel_requested",
+]
+METRIC_FIELDS = ["accuracy", "precision", "recall", "f1", "f1_macro", "confusion_matrix", "metrics"]
 
 
 class EpochMetricInline(admin.TabularInline):
@@ -13,14 +53,195 @@ class EpochMetricInline(admin.TabularInline):
     can_delete = False
 
 
+class EvaluateActionForm(helpers.ActionForm):
+    """The action bar's extra choices for "Evaluate the model of selected runs on …"."""
+
+    evaluation_snapshot = forms.ModelChoiceField(
+        queryset=DatasetSnapshot.objects.all(),
+        required=False,
+        label="Evaluate on",
+        empty_label="each run's own snapshot",
+    )
+    evaluation_split = forms.ChoiceField(
+        choices=EvaluationSplit.choices, initial=EvaluationSplit.TEST, required=False, label="split"
+    )
+
+
+class RunAdmin(admin.ModelAdmin):
+    """What training and evaluation runs share: read-only rows, creation through a service-backed form."""
+
+    add_form: type[forms.ModelForm]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Viewing a run is allowed; editing one is not (see the module docstring). Actions still work.
+        return obj is None and super().has_change_permission(request)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[type[admin.options.InlineModelAdmin]]:
+        return list(self.inlines) if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        created = form.create(created_by=request.user)
+        # The admin goes on with ``obj`` (the log entry, the redirect): make it the row the service made.
+        obj.pk = created.pk
+        obj.refresh_from_db()
+        self.message_user(
+            request,
+            f"Queued {created._meta.verbose_name} {created.pk} on the {self._queue_of(created)} queue.",
+            messages.SUCCESS,
+        )
+
+    def _queue_of(self, job: Any) -> str:
+        raise NotImplementedError
+
+    def _cancel(self, request: HttpRequest, queryset: QuerySet[Any], cancel: Any) -> None:
+        done, refused = [], []
+        for job in queryset:
+            try:
+                cancel(job)
+                done.append(str(job.pk))
+            except IllegalTransition as error:
+                refused.append(str(error))
+        if done:
+            self.message_user(
+                request,
+                f"Cancelled {', '.join(done)} (queued runs at once, running ones at their next step).",
+                messages.SUCCESS,
+            )
+        for reason in refused:
+            self.message_user(request, reason, messages.WARNING)
+
+
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "base_model", "snapshot", "status", "current_step", "total_steps", "accuracy", "f1", "created_at"]
+class TrainingRunAdmin(RunAdmin):
+    add_form = TrainingRunForm
+    action_form = EvaluateActionForm
+    list_display = ["id", "kind", "base_model", "snapshot", "status", "progress", "accuracy", "f1", "created_at"]
     list_filter = ["status", "kind"]
+    list_select_related = ["snapshot"]
     inlines = [EpochMetricInline]
+    actions = ["cancel_runs", "retry_runs", "evaluate_runs"]
+    add_fieldsets = [
+        (None, {"fields": ["snapshot", "kind", "base_model", "notes"]}),
+        ("Hyperparameters", {"fields": [name for name in HYPERPARAMETERS if name not in ("kind", "base_model")]}),
+    ]
+    fieldsets = [
+        (None, {"fields": ["snapshot", "kind", "base_model", "notes", "model_version_link"]}),
+        ("State", {"fields": STATE_FIELDS}),
+        (
+            "Progress",
+            {"fields": ["progress", "current_step", "total_steps", "eta_seconds", "train_samples_per_second"]},
+        ),
+        ("Test metrics", {"fields": METRIC_FIELDS}),
+        ("Hyperparameters", {"fields": [name for name in HYPERPARAMETERS if name not in ("kind", "base_model")]}),
+        ("Log", {"fields": ["error", "log_tail", "celery_task_id"]}),
+    ]
+    readonly_fields = ["progress", "model_version_link"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.readonly_fields
+
+    @admin.display(description="Progress")
+    def progress(self, run: TrainingRun) -> str:
+        if run.total_steps:
+            eta = f", about {run.eta_seconds:.0f} s left" if run.eta_seconds and not run.is_finished else ""
+            return f"{run.progress_percent:.0f}% ({run.current_step}/{run.total_steps} steps{eta})"
+        return f"{run.progress_percent:.0f}%"
+
+    @admin.display(description="Model version")
+    def model_version_link(self, run: TrainingRun) -> str:
+        version = getattr(run, "model_version", None)
+        if version is None:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:registry_modelversion_change", args=[version.pk]), version
+        )
+
+    def _queue_of(self, job: TrainingRun) -> str:
+        return QUEUE_BY_KIND[job.kind]
+
+    @admin.action(description="Cancel selected runs", permissions=["change"])
+    def cancel_runs(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
+        self._cancel(request, queryset, lambda run: training_run_cancel(run=run, by=request.user))
+
+    @admin.action(description="Retry selected runs (new run, same configuration)", permissions=["change"])
+    def retry_runs(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
+        for run in queryset.select_related("snapshot"):
+            try:
+                new = training_run_retry(run=run, by=request.user)
+            except (IllegalTransition, RunConfigError) as error:
+                self.message_user(request, f"Run {run.pk} was not retried: {error}", messages.WARNING)
+            else:
+                self.message_user(request, f"Queued run {new.pk}, a retry of run {run.pk}.", messages.SUCCESS)
+
+    @admin.action(
+        description="Evaluate the model of selected runs on the snapshot and split chosen beside the action",
+        permissions=["change"],
+    )
+    def evaluate_runs(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
+        choice = EvaluateActionForm(request.POST)
+        choice.is_valid()
+        snapshot = choice.cleaned_data.get("evaluation_snapshot")
+        split = choice.cleaned_data.get("evaluation_split") or EvaluationSplit.TEST
+        for run in queryset.select_related("model_version"):
+            version = getattr(run, "model_version", None)
+            if version is None:
+                self.message_user(
+                    request, f"Run {run.pk} has no model version (it has not succeeded).", messages.WARNING
+                )
+                continue
+            try:
+                evaluation = evaluation_run_create(
+                    model_version=version, snapshot=snapshot, split=split, created_by=request.user
+                )
+            except RunConfigError as error:
+                self.message_user(request, f"Run {run.pk} was not evaluated: {error}", messages.WARNING)
+            else:
+                self.message_user(request, f"Queued {evaluation}.", messages.SUCCESS)
 
 
 @admin.register(EvaluationRun)
-class EvaluationRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "model_version", "snapshot", "split", "status", "accuracy", "f1", "created_at"]
+class EvaluationRunAdmin(RunAdmin):
+    add_form = EvaluationRunForm
+    list_display = [
+        "id",
+        "model_version",
+        "snapshot",
+        "split",
+        "status",
+        "processed",
+        "total",
+        "accuracy",
+        "f1",
+        "created_at",
+    ]
     list_filter = ["status", "split"]
+    list_select_related = ["model_version", "snapshot"]
+    actions = ["cancel_evaluations"]
+    add_fieldsets = [(None, {"fields": ["model_version", "snapshot", "split"]})]
+    fieldsets = [
+        (None, {"fields": ["model_version", "snapshot", "split"]}),
+        ("State", {"fields": STATE_FIELDS}),
+        ("Progress", {"fields": ["processed", "total"]}),
+        ("Metrics", {"fields": METRIC_FIELDS}),
+        ("Log", {"fields": ["error", "log_tail", "celery_task_id"]}),
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def _queue_of(self, job: EvaluationRun) -> str:
+        return QUEUE_BY_KIND.get(job.model_version.kind, "default")
+
+    @admin.action(description="Cancel selected evaluations", permissions=["change"])
+    def cancel_evaluations(self, request: HttpRequest, queryset: QuerySet[EvaluationRun]) -> None:
+        self._cancel(
+            request, queryset, lambda evaluation: evaluation_run_cancel(evaluation=evaluation, by=request.user)
+        )

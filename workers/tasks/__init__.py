@@ -3,3 +3,4 @@
 from __future__ import annotations
 
 from workers.tasks import imports as imports  # noqa: F401
+from workers.tasks import training as training  # noqa: F401

@@ -1,0 +1,201 @@
+"""Plain-Python ML core: config and data in, metrics and an artifact folder out.
+
+torch, transformers and scikit-learn are imported only inside the functions that need them, so
+importing this package stays cheap for web processes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workers.ml.config import TrainConfig
+from workers.ml.data import Example, SplitData, subset
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    ModelFactory = Callable[[int], tuple[PreTrainedModel, PreTrainedTokenizerBase]]
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+StopCheck = Callable[[], bool]
+# (review_id, gold label, predicted label, confidence in the predicted label)
+Prediction = tuple[int, int, int, float]
+
+__all__ = [
+    "Example",
+    "Prediction",
+    "ProgressCallback",
+    "SplitData",
+    "StopCheck",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingCancelled",
+    "train",
+]
+
+
+class TrainingCancelled(Exception):
+    """Raised by `train` when `should_stop` asked it to stop; nothing is left on disk."""
+
+
+@dataclass
+class TrainResult:
+    metrics: dict[str, Any]
+    test_predictions: list[Prediction]
+    epochs: list[dict[str, Any]]
+    device: str
+    artifact_dir: Path
+    train_samples_per_second: float | None
+    wall_seconds: float
+    artifact_size: int
+    manifest: dict[str, Any]
+
+
+@dataclass
+class FitOutcome:
+    """What a model kind hands back once its files are written into the staging folder."""
+
+    metrics: dict[str, Any]
+    test_predictions: list[Prediction]
+    device: str
+    train_samples_per_second: float | None
+    # Settings the kind chose or fixed itself (e.g. the TF-IDF regularisation), for the manifest.
+    extra_hyperparameters: dict[str, Any] = field(default_factory=dict)
+
+
+class ProgressReporter:
+    """Sends progress events to the caller's callback and turns a stop request into TrainingCancelled."""
+
+    def __init__(self, progress: ProgressCallback | None, should_stop: StopCheck | None) -> None:
+        self._progress = progress
+        self._should_stop = should_stop
+        self.epochs: list[dict[str, Any]] = []
+
+    def step(self, step: int, total_steps: int, eta_seconds: float | None, samples_per_second: float | None) -> None:
+        self._emit(
+            {
+                "type": "step",
+                "step": step,
+                "total_steps": total_steps,
+                "eta_seconds": eta_seconds,
+                "samples_per_second": samples_per_second,
+            }
+        )
+
+    def epoch(
+        self,
+        *,
+        epoch: int,
+        step: int,
+        train_loss: float,
+        validation_loss: float,
+        validation_accuracy: float,
+        validation_f1: float,
+    ) -> None:
+        event = {
+            "type": "epoch",
+            "epoch": epoch,
+            "step": step,
+            "train_loss": train_loss,
+            "validation_loss": validation_loss,
+            "validation_accuracy": validation_accuracy,
+            "validation_f1": validation_f1,
+        }
+        self.epochs.append(event)
+        self._emit(event)
+
+    def log(self, text: str) -> None:
+        self._emit({"type": "log", "text": text})
+
+    def check_stop(self) -> None:
+        if self._should_stop is not None and self._should_stop():
+            raise TrainingCancelled("Training was cancelled on request.")
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self._progress is not None:
+            self._progress(event)
+
+
+def _data_problems(data: SplitData) -> list[str]:
+    problems = [
+        f"The {name} split is empty; a snapshot needs reviews in train, validation and test."
+        for name in ("train", "validation", "test")
+        if not getattr(data, name)
+    ]
+    bad_labels = sorted(
+        {example.label for examples in (data.train, data.validation, data.test) for example in examples} - {0, 1}
+    )
+    if bad_labels:
+        problems.append(f"Labels must be 0 (negative) or 1 (positive); found {bad_labels}.")
+    if data.train and len({example.label for example in data.train}) < 2:
+        problems.append("The train split holds only one label; a classifier needs both positive and negative reviews.")
+    return problems
+
+
+def train(
+    config: TrainConfig,
+    data: SplitData,
+    output_dir: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    lineage: dict[str, Any] | None = None,
+    model_override: ModelFactory | None = None,
+) -> TrainResult:
+    """Train a model of `config.kind`, evaluate it on the test split once, and publish its artifact folder.
+
+    `output_dir` must not exist yet (or be empty); it appears complete or not at all.
+    Raises ValueError for a bad config or data, TrainingCancelled when `should_stop` returns True.
+    """
+    from workers.ml import artifacts
+
+    problems = [f"{name}: {message}" for name, message in config.errors().items()] + _data_problems(data)
+    if problems:
+        raise ValueError("Cannot train: " + " ".join(problems))
+    output_dir = Path(output_dir)
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
+        raise FileExistsError(f"The artifact folder {output_dir} already exists; choose a new folder for each run.")
+
+    started = time.perf_counter()
+    reporter = ProgressReporter(progress, should_stop)
+    if config.subset_size is not None and config.subset_size < len(data.train):
+        data = replace(data, train=subset(data.train, config.subset_size, config.seed))
+        reporter.log(f"Training on a subset of {len(data.train)} reviews.")
+
+    with artifacts.staging_folder(output_dir) as staging:
+        if config.kind == "transformer":
+            from workers.ml.transformer import fit_transformer
+
+            outcome = fit_transformer(config, data, staging, reporter, model_override)
+        else:
+            from workers.ml.tfidf import fit_tfidf
+
+            outcome = fit_tfidf(config, data, staging, reporter)
+        reporter.check_stop()
+        manifest = artifacts.publish(
+            staging,
+            output_dir,
+            kind=config.kind,
+            config=config,
+            metrics=outcome.metrics,
+            epochs=reporter.epochs,
+            lineage=lineage or {},
+            extra_hyperparameters=outcome.extra_hyperparameters,
+            data_sizes={"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
+        )
+    reporter.log(f"Artifacts written to {output_dir}.")
+    return TrainResult(
+        metrics=outcome.metrics,
+        test_predictions=outcome.test_predictions,
+        epochs=reporter.epochs,
+        device=outcome.device,
+        artifact_dir=output_dir,
+        train_samples_per_second=outcome.train_samples_per_second,
+        wall_seconds=time.perf_counter() - started,
+        artifact_size=artifacts.folder_size(output_dir),
+        manifest=manifest,
+    )

@@ -1,0 +1,231 @@
+"""The artifact folder: the contract between the workers that write models and the predictor that reads them.
+
+A folder holds the model files, a `manifest.json` (what the model is, how it was trained, a checksum
+for every other file) and a model card `README.md`. It is written in a staging folder beside its final
+place and renamed into place, so a reader sees a complete model or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from workers.ml.config import TrainConfig
+from workers.ml.data import LABEL_NAMES
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+MODEL_CARD_NAME = "README.md"
+# Files without which a kind cannot be loaded; a manifest that lists none of them is not trusted.
+REQUIRED_FILES = {
+    "transformer": ("config.json", "model.safetensors", "tokenizer_config.json"),
+    "tfidf": ("vocabulary.json", "weights.safetensors"),
+}
+
+
+class ArtifactError(ValueError):
+    """An artifact folder that cannot be used, with a message saying why."""
+
+
+@contextmanager
+def staging_folder(output_dir: Path) -> Iterator[Path]:
+    """A fresh folder beside `output_dir` that is removed again unless `publish` moved it into place."""
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=output_dir.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _listed_files(folder: Path) -> list[str]:
+    return sorted(
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if path.is_file() and path.relative_to(folder).as_posix() != MANIFEST_NAME
+    )
+
+
+def folder_size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
+
+
+def publish(
+    staging: Path,
+    output_dir: Path,
+    *,
+    kind: str,
+    config: TrainConfig,
+    metrics: dict[str, Any],
+    epochs: list[dict[str, Any]],
+    lineage: dict[str, Any],
+    extra_hyperparameters: dict[str, Any],
+    data_sizes: dict[str, int],
+) -> dict[str, Any]:
+    """Write the model card and manifest into `staging`, then rename it to `output_dir`."""
+    is_transformer = kind == "transformer"
+    manifest: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "base_model": config.base_model if is_transformer else None,
+        "label_map": {str(label): name for label, name in LABEL_NAMES.items()},
+        "max_length": config.max_length if is_transformer else None,
+        "truncation": config.truncation if is_transformer else None,
+        "lowercase": config.lowercase,
+        "metrics": metrics,
+        "epochs": epochs,
+        "hyperparameters": {**config.to_dict(), **extra_hyperparameters},
+        "lineage": lineage,
+        "data_sizes": data_sizes,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (staging / MODEL_CARD_NAME).write_text(model_card(manifest), encoding="utf-8")
+    manifest["files"] = {
+        name: {"sha256": file_digest(staging / name), "bytes": (staging / name).stat().st_size}
+        for name in _listed_files(staging)
+    }
+    (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    # An empty folder made by the caller is fine to replace; rename fails if anything else appeared there.
+    if output_dir.is_dir() and not any(output_dir.iterdir()):
+        output_dir.rmdir()
+    os.replace(staging, output_dir)
+    return manifest
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Read an artifact folder's manifest; raises ArtifactError when it is missing or not a JSON object."""
+    manifest_path = Path(path) / MANIFEST_NAME
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} has no {MANIFEST_NAME}; it is not a model artifact folder.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArtifactError(f"{manifest_path} cannot be read as JSON: {error}.") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{manifest_path} must hold a JSON object.")
+    return manifest
+
+
+def verify_artifacts(path: Path) -> list[str]:
+    """Problems that make the folder untrustworthy: missing or changed files, unlisted files, a bad manifest.
+
+    An empty list means every file is present and matches its recorded checksum.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return [f"{folder} is not a folder."]
+    try:
+        manifest = read_manifest(folder)
+    except ArtifactError as error:
+        return [str(error)]
+    problems: list[str] = []
+    if manifest.get("format_version") != FORMAT_VERSION:
+        problems.append(
+            f"Unsupported artifact format_version {manifest.get('format_version')!r}; this code reads version {FORMAT_VERSION}."
+        )
+    kind = manifest.get("kind")
+    if kind not in REQUIRED_FILES:
+        problems.append(f"Unknown model kind {kind!r} in the manifest; expected one of {', '.join(REQUIRED_FILES)}.")
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return [*problems, "The manifest has no 'files' table, so no file can be checked."]
+    for required in REQUIRED_FILES.get(str(kind), ()):
+        if required not in files:
+            problems.append(f"The manifest does not list {required}, which a {kind} model needs.")
+    for name, recorded in sorted(files.items()):
+        target = (folder / name).resolve()
+        if not target.is_relative_to(folder.resolve()) or name == MANIFEST_NAME:
+            problems.append(f"The manifest lists {name!r}, which is not a file inside the artifact folder.")
+            continue
+        if not isinstance(recorded, dict) or not {"sha256", "bytes"} <= recorded.keys():
+            problems.append(f"The manifest entry for {name} lacks its sha256 or size.")
+        elif not target.is_file():
+            problems.append(f"Missing file {name}.")
+        elif target.stat().st_size != recorded["bytes"] or file_digest(target) != recorded["sha256"]:
+            problems.append(f"Checksum mismatch for {name}: the file changed after the model was written.")
+    for name in _listed_files(folder):
+        if name not in files:
+            problems.append(f"Unexpected file {name}: it is not listed in the manifest.")
+    return problems
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    return "\n".join(["| | |", "| --- | --- |", *(f"| {key} | {value} |" for key, value in rows)])
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def model_card(manifest: dict[str, Any]) -> str:
+    kind = manifest["kind"]
+    metrics = manifest["metrics"]
+    title = f"fine-tuned {manifest['base_model']}" if kind == "transformer" else "TF-IDF + logistic regression"
+    [[tn, fp], [fn, tp]] = metrics["confusion_matrix"]
+    truncation_note = (
+        f"Reviews longer than {manifest['max_length']} tokens are cut ({manifest['truncation']} truncation), "
+        "so sentiment stated only in the removed part is not seen."
+        if kind == "transformer"
+        else "Word order beyond two-word phrases is ignored, so negation and sarcasm are often missed."
+    )
+    epoch_rows = "\n".join(
+        f"| {event['epoch']} | {event['train_loss']:.4f} | {event['validation_loss']:.4f} "
+        f"| {event['validation_accuracy']:.4f} | {event['validation_f1']:.4f} |"
+        for event in manifest["epochs"]
+    )
+    return f"""# Sentiment model: {title}
+
+Created {manifest['created_at']}. Labels: 0 = negative, 1 = positive.
+
+## Intended use
+Classifying English movie reviews (IMDb style) as positive or negative, with a confidence, to suggest
+labels to analysts and to answer prediction requests. Not for other languages or domains without
+re-evaluation, and not for decisions about people.
+
+## Data lineage
+{_table([(key, str(value)) for key, value in manifest['lineage'].items()] or [("source", "not recorded")])}
+
+Reviews per split: {', '.join(f"{name} {count}" for name, count in manifest['data_sizes'].items())}.
+
+## Hyperparameters
+{_table([(key, str(value)) for key, value in manifest['hyperparameters'].items()])}
+
+## Test metrics (held-out test split, computed once after training)
+{_table([(name, _number(metrics[name])) for name in ("accuracy", "precision", "recall", "f1", "f1_macro", "support")])}
+
+Precision, recall and F1 are for the positive class.
+
+## Confusion matrix (test split)
+| | predicted negative | predicted positive |
+| --- | --- | --- |
+| gold negative | {tn} | {fp} |
+| gold positive | {fn} | {tp} |
+
+## Validation per epoch
+| epoch | train loss | validation loss | validation accuracy | validation F1 |
+| --- | --- | --- | --- | --- |
+{epoch_rows}
+
+## Limitations
+- {truncation_note}
+- Every review is forced into positive or negative; mixed or neutral reviews get one of the two.
+- Confidence is the model's probability for its label, not a calibrated guarantee.
+- The metrics come from one test split drawn from the same data as training; reviews from other
+  sites, periods or writing styles may score lower.
+"""

