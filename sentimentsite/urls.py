@@ -6,5 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/models/", include("apps.registry.urls")),
     path("", include("apps.dashboard.urls")),
+    path("", include("apps.predictions.urls")),
 ]

@@ -1,10 +1,11 @@
-"""The state machine every background job shares: imports, training, evaluation, batch prediction."""
+"""The state machine every background job shares (imports, training, evaluation, batch prediction), and API tokens."""
 
 from __future__ import annotations
 
 import socket
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -77,3 +78,30 @@ class Job(models.Model):
 
     def append_log(self, text: str) -> None:
         self.log_tail = (self.log_tail + text)[-LOG_TAIL_CHARS:]
+
+
+class ApiToken(models.Model):
+    """A secret a machine presents as ``Authorization: Token <key>``; only its sha256 is stored.
+
+    The key is shown once, when it is created (``apps.common.services.api_token_create``). ``prefix``
+    (its first characters) finds the row and tells tokens apart in lists without revealing them.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'nightly export'.")
+    prefix = models.CharField(max_length=8, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True, help_text="sha256 of the key, hex.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

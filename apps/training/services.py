@@ -27,7 +27,7 @@ from django.utils import timezone
 from apps.common.choices import JobStatus
 from apps.common.models import IllegalTransition
 from apps.registry.models import ModelVersion
-from apps.registry.services import model_version_artifact_dir, model_version_register
+from apps.registry.services import model_version_artifact_dir, model_version_auto_promote, model_version_register
 from apps.reviews.models import DatasetSnapshot, Review
 from apps.reviews.snapshots import snapshot_examples, snapshot_label_counts
 from apps.training.choices import EvaluationSplit, ModelKind
@@ -257,6 +257,7 @@ def _training_succeeded(run_id: int, result: Any, staging: Path) -> TrainingRun:
                 batch_size=PREDICTION_BATCH_SIZE,
             )
             version = model_version_register(run=run, result=replace(result, artifact_dir=final))
+            model_version_auto_promote(version=version)
             run.append_log(
                 f"Succeeded in {result.wall_seconds:.0f} s on {run.device}: test accuracy {run.accuracy:.4f}, "
                 f"F1 {run.f1:.4f}. Registered model version {version.pk} at {final}.\n"
@@ -466,7 +467,8 @@ def _evaluation_succeeded(run_id: int, metrics: dict[str, Any], predictions: lis
 
 
 def training_run_reap_stale(*, now: datetime | None = None) -> int:
-    """Mark failed every running training or evaluation run whose heartbeat is older than RUN_STALE_AFTER_SECONDS.
+    """Mark failed every running training run, evaluation or batch prediction job whose heartbeat is
+    older than RUN_STALE_AFTER_SECONDS.
 
     Returns how many were marked. No run is retried automatically: a run that killed its worker (out
     of memory, say) would only kill the next one; retrying is the admin's choice.
@@ -476,8 +478,11 @@ def training_run_reap_stale(*, now: datetime | None = None) -> int:
     stale = Q(status=JobStatus.RUNNING) & (
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
     )
+    # Imported here: batch jobs build on this app's execution helpers.
+    from apps.predictions.models import BatchPredictionJob
+
     reaped = 0
-    for model in (TrainingRun, EvaluationRun):
+    for model in (TrainingRun, EvaluationRun, BatchPredictionJob):
         for pk in list(model.objects.filter(stale).values_list("pk", flat=True)):
             with transaction.atomic():
                 job = model.objects.select_for_update(skip_locked=True).filter(stale, pk=pk).first()

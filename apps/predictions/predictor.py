@@ -1,0 +1,204 @@
+"""The web side's predictor: serves whichever model version is current, in every thread of the process.
+
+- **Lazy**: nothing is loaded at start; the first prediction loads the current version (torch is
+  imported then, and only for a transformer), under a lock so concurrent first requests load it once.
+- **Promotion without a restart**: each prediction first asks the database which version is current
+  (one query on the partial unique index of ``is_current``, well under a millisecond). A promotion or
+  rollback committed before a request started is therefore answered by the new version in that very
+  request; a request already past the check finishes with the version it started with. The previous
+  version stays loaded beside the current one, so a rollback right after a promotion costs no load.
+- **Screening** (``PREDICTION_SCREEN_CONFIDENCE``): for a transformer version, the newest TF-IDF version
+  trained on the same snapshot answers the reviews it is at least that sure of, and only the rest run
+  through the transformer. Each answer records the version that gave it.
+- **Concurrency**: loaded models are read-only and shared by threads. Transformer forward passes run
+  one at a time: torch already spreads one pass over every core, and two passes at once on the same
+  cores only slow each other down (bench/predict.py measures both).
+
+Settings (read with these defaults until sentimentsite/settings.py names them): ``PREDICTION_CACHE_SIZE``
+(recent texts whose answers are kept per loaded version) and ``PREDICTION_SCREEN_CONFIDENCE`` (0 turns
+screening off).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from apps.registry.models import ModelVersion
+from apps.registry.services import model_version_artifact_dir
+from apps.training.choices import ModelKind
+from workers.ml.artifacts import ArtifactError
+from workers.ml.predictor import LoadedModel, ScreenedModel, load_model
+
+logger = logging.getLogger(__name__)
+
+# The current version and the one before it stay loaded: a rollback right after a promotion is instant.
+LOADED_VERSIONS = 2
+DEFAULT_CACHE_SIZE = 4096
+DEFAULT_SCREEN_CONFIDENCE = 0.0
+# Texts per forward pass; the transformer caps it further on a CPU.
+BATCH_SIZE = 32
+
+
+class NoCurrentModel(Exception):
+    """No model version is current, so there is nothing to predict with."""
+
+    def __init__(self) -> None:
+        super().__init__("No model is current yet: an ML admin promotes one in Models/the admin.")
+
+
+class ModelUnavailable(Exception):
+    """The current version's files cannot be loaded (missing, changed or unreadable)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    label: int
+    confidence: float
+    prob_negative: float
+    prob_positive: float
+    # The version that gave this answer: the current one, or its TF-IDF screen.
+    model_version_id: int
+
+
+@dataclass(frozen=True)
+class PredictionBatch:
+    answers: list[Answer]
+    model_version: ModelVersion
+    screen_version: ModelVersion | None
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    version: ModelVersion
+    model: LoadedModel
+    screen_version: ModelVersion | None
+    screened: ScreenedModel | None
+
+    def predict(self, texts: list[str]) -> list[Answer]:
+        rows = (self.screened or self.model).predict(texts, batch_size=BATCH_SIZE)
+        screen_id = self.screen_version.pk if self.screen_version is not None else None
+        return [
+            Answer(
+                label=row["label"],
+                confidence=row["confidence"],
+                prob_negative=row["probabilities"][0],
+                prob_positive=row["probabilities"][1],
+                model_version_id=screen_id if row.get("screened") and screen_id is not None else self.version.pk,
+            )
+            for row in rows
+        ]
+
+
+def screen_confidence() -> float:
+    return float(getattr(settings, "PREDICTION_SCREEN_CONFIDENCE", DEFAULT_SCREEN_CONFIDENCE))
+
+
+def current_version_id() -> int | None:
+    """The id of the current version, from one indexed query."""
+    return ModelVersion.objects.filter(is_current=True).order_by().values_list("pk", flat=True).first()
+
+
+class CurrentModelPredictor:
+    """Predicts with the current model version, loading versions on demand; one per process, shared by threads."""
+
+    def __init__(self) -> None:
+        self._load_lock = threading.Lock()
+        self._inference_lock = threading.Lock()
+        self._served: OrderedDict[int, ServedModel] = OrderedDict()
+
+    def predict(self, texts: list[str]) -> PredictionBatch:
+        """Answers for `texts` from the version current at this moment.
+
+        Raises NoCurrentModel before the first promotion, ModelUnavailable when its files cannot be loaded.
+        """
+        served = self.served()
+        started = time.perf_counter()
+        with self._inference_guard(served):
+            answers = served.predict(texts)
+        return PredictionBatch(
+            answers=answers,
+            model_version=served.version,
+            screen_version=served.screen_version,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def served(self) -> ServedModel:
+        """The loaded current version, loading it first when it has changed since the last request."""
+        version_id = current_version_id()
+        if version_id is None:
+            raise NoCurrentModel()
+        loaded = self._served
+        if loaded and next(reversed(loaded)) == version_id:
+            return loaded[version_id]
+        with self._load_lock:
+            # Readers look versions up without the lock, so the dict is replaced, never changed in place;
+            # the current version goes last, so the one evicted is the longest out of service.
+            loaded = OrderedDict(self._served)
+            served = loaded.pop(version_id, None) or self._load(version_id)
+            loaded[version_id] = served
+            while len(loaded) > LOADED_VERSIONS:
+                loaded.popitem(last=False)
+            self._served = loaded
+        return served
+
+    def clear(self) -> None:
+        """Forget every loaded version (tests; freeing memory)."""
+        with self._load_lock:
+            self._served = OrderedDict()
+
+    def _inference_guard(self, served: ServedModel) -> AbstractContextManager[Any]:
+        if served.version.kind == ModelKind.TRANSFORMER:
+            return self._inference_lock
+        return nullcontext()
+
+    def _load(self, version_id: int) -> ServedModel:
+        try:
+            version = ModelVersion.objects.get(pk=version_id)
+        except ModelVersion.DoesNotExist:
+            # Deleted between the check and the load (a promotion moved on); the caller's next request sees the new one.
+            raise NoCurrentModel() from None
+        model = _load_version(version)
+        screen_version = _screen_version(version)
+        screened = None
+        if screen_version is not None:
+            try:
+                screened = ScreenedModel(model, _load_version(screen_version), screen_confidence())
+            except ModelUnavailable as error:
+                # The transformer can answer every review itself: slower, but not a reason to refuse them.
+                logger.warning("Serving version %s without its TF-IDF screen: %s", version.pk, error)
+                screen_version = None
+        return ServedModel(version=version, model=model, screen_version=screen_version, screened=screened)
+
+
+def _load_version(version: ModelVersion) -> LoadedModel:
+    folder = model_version_artifact_dir(version=version)
+    try:
+        return load_model(folder, cache_size=getattr(settings, "PREDICTION_CACHE_SIZE", DEFAULT_CACHE_SIZE))
+    except (ArtifactError, OSError, ValueError) as error:
+        raise ModelUnavailable(
+            f"Model version {version.pk} cannot be loaded from {folder}: {error} "
+            "Promote another version, or restore its artifact folder."
+        ) from error
+
+
+def _screen_version(version: ModelVersion) -> ModelVersion | None:
+    """The newest TF-IDF version trained on the same snapshot as a transformer version, when screening is on."""
+    if not screen_confidence() or version.kind != ModelKind.TRANSFORMER or version.snapshot_id is None:
+        return None
+    return (
+        ModelVersion.objects.filter(kind=ModelKind.TFIDF, snapshot_id=version.snapshot_id)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+predictor = CurrentModelPredictor()

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from apps.predictions.choices import PredictionSource
+from apps.predictions.forms import PredictForm
+from apps.predictions.predictor import ModelUnavailable, NoCurrentModel
+from apps.predictions.services import PredictionInputError, prediction_create_many
+
+TEMPLATE = "predictions/predict.html"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def predict(request: HttpRequest) -> HttpResponse:
+    """The prediction form; with HTMX a POST answers with the result fragment only.
+
+    Problems (a bad review, no current model) are shown in the page with status 200, as form errors
+    are, so that HTMX swaps the message in.
+    """
+    form = PredictForm(request.POST if request.method == "POST" else None)
+    context: dict[str, Any] = {"form": form, "prediction": None, "problem": None}
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                [context["prediction"]] = prediction_create_many(
+                    texts=[form.cleaned_data["text"]], source=PredictionSource.FORM, user=request.user
+                )
+            except PredictionInputError as error:
+                for message in error.errors.values():
+                    form.add_error("text", message)
+            except (NoCurrentModel, ModelUnavailable) as error:
+                context["problem"] = str(error)
+    template = f"{TEMPLATE}#result" if request.htmx and request.method == "POST" else TEMPLATE
+    return render(request, template, context)

@@ -1,0 +1,51 @@
+"""Reads of model versions and the promotion history for pages, the API and the admin."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.registry.models import ModelVersion, Promotion
+
+
+def model_version_list() -> QuerySet[ModelVersion]:
+    """Versions newest first, each with its training run (and so its metrics) and snapshot in the same query."""
+    return (
+        ModelVersion.objects.select_related("training_run", "snapshot")
+        # The run's log is long and never shown beside a version.
+        .defer("training_run__log_tail")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def current_model_version() -> ModelVersion | None:
+    """The version that serves predictions, or None before the first promotion."""
+    return model_version_list().filter(is_current=True).first()
+
+
+def promotion_history(limit: int = 50) -> list[Promotion]:
+    """The latest promotions and rollbacks, newest first, with both versions and who made them."""
+    return list(
+        Promotion.objects.select_related("from_version", "to_version", "promoted_by").order_by("-created_at", "-pk")[
+            :limit
+        ]
+    )
+
+
+def rollback_target(current: ModelVersion | None = None) -> ModelVersion | None:
+    """The version a rollback would make current: the one that was current before ``current`` was last promoted.
+
+    Rolling back repeatedly walks back through the promotions: after a rollback from v3 to v2, the next
+    one goes to whatever was current before v2 was promoted. None when there is no current version or
+    it was the first one ever made current.
+    """
+    if current is None:
+        current = current_model_version()
+        if current is None:
+            return None
+    promotion = (
+        Promotion.objects.filter(action=Promotion.Action.PROMOTE, to_version=current)
+        .select_related("from_version")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    return promotion.from_version if promotion is not None else None
