@@ -86,7 +86,7 @@ def prediction_create_many(
     batch = predictor.predict(cleaned)
     paired = reviews if reviews is not None else [None] * len(cleaned)
     versions = {version.pk: version for version in (batch.model_version, batch.screen_version) if version is not None}
-    predictions = Prediction.objects.bulk_create(
+    predictions = [
         Prediction(
             text=text,
             review=review,
@@ -100,7 +100,12 @@ def prediction_create_many(
             latency_ms=batch.elapsed_ms,
         )
         for text, review, answer in zip(cleaned, paired, batch.answers)
-    )
+    ]
+    if len(predictions) == 1:
+        # One INSERT in autocommit: bulk_create would wrap it in a transaction, two more database round trips.
+        predictions[0].save(force_insert=True)
+    else:
+        predictions = Prediction.objects.bulk_create(predictions)
     for prediction in predictions:
-        prediction.served_version = batch.model_version
+        prediction.served_version = batch.model_version  # type: ignore[attr-defined]
     return predictions

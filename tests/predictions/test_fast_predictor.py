@@ -97,3 +97,11 @@ def test_a_screen_threshold_outside_one_half_to_one_is_refused(tfidf_folder: Pat
 
     with pytest.raises(ValueError, match="above 0.5 and at most 1"):
         ScreenedModel(screen, screen, threshold)
+
+
+def test_the_int8_encoder_gives_nearly_the_float_probabilities(transformer_folder: Path) -> None:
+    exact = load_model(transformer_folder, device="cpu")
+    quantized = load_model(transformer_folder, device="cpu", quantize=True)
+
+    assert quantized.quantized and not exact.quantized  # type: ignore[attr-defined]
+    np.testing.assert_allclose(quantized.probabilities(MIXED_LENGTHS, 32), exact.probabilities(MIXED_LENGTHS, 32), atol=0.02)

@@ -118,9 +118,10 @@ def test_a_tfidf_version_of_the_same_snapshot_screens_the_reviews_it_is_sure_of(
     assert answered_by == [screen.pk, screen.pk, transformer.pk]
 
 
-def test_without_the_setting_a_transformer_answers_every_review_itself(
-    make_version: MakeVersion, transformer_folder: Path
+def test_with_screening_off_a_transformer_answers_every_review_itself(
+    make_version: MakeVersion, transformer_folder: Path, settings: Any
 ) -> None:
+    settings.PREDICTION_SCREEN_CONFIDENCE = 0
     snapshot = DatasetSnapshot.objects.create(name="unscreened", content_hash="1" * 64)
     make_version(snapshot=snapshot)
     transformer = make_version(transformer_folder, snapshot=snapshot, current=True)
@@ -193,3 +194,13 @@ def test_a_screen_whose_files_are_gone_is_skipped_and_the_transformer_answers_ev
     assert batch.screen_version is None
     assert {answer.model_version_id for answer in batch.answers} == {transformer.pk}
     assert f"Serving version {transformer.pk} without its TF-IDF screen" in caplog.text
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_the_transformer_is_served_in_int8_unless_the_setting_says_otherwise(
+    make_version: MakeVersion, transformer_folder: Path, settings: Any, quantize: bool
+) -> None:
+    settings.PREDICTION_QUANTIZE = quantize
+    make_version(transformer_folder, current=True)
+
+    assert predictor.served().model.quantized is quantize  # type: ignore[attr-defined]
