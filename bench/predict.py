@@ -282,7 +282,10 @@ def single_review_model_latency(models: PreparedModels, reviews: list[Example], 
 
 
 def concurrency(models: PreparedModels, reviews: list[Example]) -> dict[str, Any]:
-    """Two threads predicting single reviews at once, with and without one lock around the forward pass."""
+    """Two threads predicting single reviews (int8, as served), at once or taking turns under one lock.
+
+    By Little's law, with two clients always waiting the mean latency is 2 / throughput in both modes.
+    """
     from workers.ml.predictor import load_model
 
     model = load_model(models.transformer, quantize=True)

@@ -16,18 +16,15 @@ if TYPE_CHECKING:
 
     from apps.reviews.models import Review
 
-DEFAULT_MAX_CHARS = 20_000
-DEFAULT_MAX_BATCH = 64
-
 
 def prediction_max_chars() -> int:
     """Longest review accepted, in characters (``PREDICTION_MAX_CHARS``)."""
-    return int(getattr(settings, "PREDICTION_MAX_CHARS", DEFAULT_MAX_CHARS))
+    return int(settings.PREDICTION_MAX_CHARS)
 
 
 def prediction_max_batch() -> int:
     """Most reviews in one request (``PREDICTION_MAX_BATCH``)."""
-    return int(getattr(settings, "PREDICTION_MAX_BATCH", DEFAULT_MAX_BATCH))
+    return int(settings.PREDICTION_MAX_BATCH)
 
 
 class PredictionInputError(ValueError):

@@ -173,6 +173,18 @@ def test_a_body_that_is_not_json_in_utf8_gets_400(api_client: APIClient, make_ve
     assert error["message"]
 
 
+def test_a_lone_surrogate_escape_gets_400_rather_than_failing_in_the_database(
+    api_client: APIClient, make_version: MakeVersion
+) -> None:
+    make_version(current=True)
+
+    response = api_client.generic("POST", URL, b'{"text": "fine \\ud800 film"}', content_type="application/json")
+
+    assert response.status_code == 400
+    assert "Surrogate characters are not allowed" in response.json()["error"]["fields"]["text"]
+    assert not Prediction.objects.exists()
+
+
 def test_a_form_encoded_body_is_refused_with_415(api_client: APIClient, make_version: MakeVersion) -> None:
     make_version(current=True)
 

@@ -105,3 +105,25 @@ def test_the_int8_encoder_gives_nearly_the_float_probabilities(transformer_folde
 
     assert quantized.quantized and not exact.quantized  # type: ignore[attr-defined]
     np.testing.assert_allclose(quantized.probabilities(MIXED_LENGTHS, 32), exact.probabilities(MIXED_LENGTHS, 32), atol=0.02)
+
+
+def test_threads_predicting_at_once_get_the_answers_each_would_get_alone(transformer_folder: Path) -> None:
+    import threading
+
+    model = load_model(transformer_folder, device="cpu", quantize=True)
+    expected = [model.predict([text])[0] for text in MIXED_LENGTHS]
+    results: dict[int, list[dict[str, Any]]] = {}
+
+    def client(number: int) -> None:
+        results[number] = [model.predict([text])[0] for text in MIXED_LENGTHS * 3]
+
+    threads = [threading.Thread(target=client, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    for answers in results.values():
+        for answer, wanted in zip(answers, expected * 3):
+            assert answer["label"] == wanted["label"]
+            assert answer["probabilities"] == pytest.approx(wanted["probabilities"], abs=1e-6)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
 from apps.predictions.choices import PredictionSource
 from apps.predictions.models import Prediction
+from apps.reviews.models import DatasetSnapshot
 from tests.predictions.conftest import POSITIVE_REVIEW, MakeVersion
 
 pytestmark = pytest.mark.django_db
@@ -103,3 +106,18 @@ def test_before_any_promotion_the_page_says_how_to_get_a_model(client: Client, m
         response = client.post(URL, {"text": POSITIVE_REVIEW}, headers=headers)
         assert "No model is current yet: an ML admin promotes one in Models/the admin." in response.content.decode()
     assert not Prediction.objects.exists()
+
+
+def test_an_answer_from_the_tfidf_screen_says_so(
+    client: Client, make_version: MakeVersion, transformer_folder: Any, settings: Any
+) -> None:
+    settings.PREDICTION_SCREEN_CONFIDENCE = 0.6
+    snapshot = DatasetSnapshot.objects.create(name="screened", content_hash="3" * 64)
+    screen = make_version(snapshot=snapshot)
+    current = make_version(transformer_folder, snapshot=snapshot, current=True)
+
+    response = client.post(URL, {"text": POSITIVE_REVIEW}, headers={"HX-Request": "true"})
+
+    page = response.content.decode()
+    assert f"v{screen.pk} (tfidf)" in page
+    assert f"(the TF-IDF screen of the current v{current.pk} (transformer): sure enough to answer alone)" in page

@@ -130,6 +130,9 @@ class TransformerModel(LoadedModel):
         ).to(self.device)
         self.model.eval()
         self.quantized = quantize and self.device.type == "cpu" and self._quantize_encoder()
+        # Forward passes may run in several threads at once, but a fast tokenizer changes its own settings
+        # on a call that asks for other ones, and then fails in a thread that uses it at the same moment.
+        self._tokenizer_lock = threading.Lock()
 
     def _quantize_encoder(self) -> bool:
         """Run the encoder's linear layers in int8; the embeddings and the classifier head stay in float32."""
@@ -153,13 +156,14 @@ class TransformerModel(LoadedModel):
     def probabilities(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         from workers.ml.transformer import encode_texts
 
-        input_ids = encode_texts(
-            self.tokenizer,
-            texts,
-            max_length=self.manifest["max_length"],
-            truncation=self.manifest["truncation"],
-            lowercase=self.manifest["lowercase"],
-        )
+        with self._tokenizer_lock:
+            input_ids = encode_texts(
+                self.tokenizer,
+                texts,
+                max_length=self.manifest["max_length"],
+                truncation=self.manifest["truncation"],
+                lowercase=self.manifest["lowercase"],
+            )
         if self.device.type == "cpu":
             batch_size = min(batch_size, CPU_BATCH_SIZE)
         return self._forward(input_ids, batch_size)
