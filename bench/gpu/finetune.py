@@ -44,6 +44,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="Reviews per split, for a quick check on the CPU.")
+    parser.add_argument(
+        "--compile",
+        default=None,
+        help="torch.compile mode for training (off, default, reduce-overhead, auto); default: TRAIN_TORCH_COMPILE or auto",
+    )
     args = parser.parse_args()
 
     import torch
@@ -78,6 +83,7 @@ def main() -> None:
         data,
         args.out / "model",
         progress=progress,
+        compile_mode=args.compile,
         lineage={"snapshot_hash": meta["snapshot_hash"], "snapshot_seed": meta["seed"], "source": "bench/gpu/finetune.py"},
     )
     wall = time.perf_counter() - started
@@ -91,6 +97,7 @@ def main() -> None:
         "python": platform.python_version(),
         "snapshot": meta,
         "hyperparameters": config.to_dict(),
+        "compile_mode": args.compile,
         "test_metrics": result.metrics,
         "seed_project_test_metrics": SEED_PROJECT,
         "epochs": result.epochs,

@@ -68,3 +68,22 @@ def test_web_processes_can_import_the_config_without_heavy_libraries() -> None:
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
 
     assert completed.stdout.strip() == ""
+
+
+def test_compile_mode_follows_the_request_the_variable_and_the_device(monkeypatch):
+    from workers.ml.transformer import GPU_COMPILE_MODE, compile_mode_for
+
+    monkeypatch.delenv("TRAIN_TORCH_COMPILE", raising=False)
+    assert compile_mode_for(None, on_gpu=False) == "off"
+    assert compile_mode_for(None, on_gpu=True) == GPU_COMPILE_MODE
+    monkeypatch.setenv("TRAIN_TORCH_COMPILE", "reduce-overhead")
+    assert compile_mode_for(None, on_gpu=True) == "reduce-overhead"
+    assert compile_mode_for("off", on_gpu=True) == "off"
+
+
+def test_an_unknown_compile_mode_is_refused_with_the_choices(monkeypatch):
+    from workers.ml.transformer import compile_mode_for
+
+    monkeypatch.setenv("TRAIN_TORCH_COMPILE", "fastest")
+    with pytest.raises(ValueError, match="'fastest'.*TRAIN_TORCH_COMPILE.*auto, off, default, reduce-overhead"):
+        compile_mode_for(None, on_gpu=True)

@@ -145,6 +145,7 @@ def train(
     should_stop: StopCheck | None = None,
     lineage: dict[str, Any] | None = None,
     model_override: ModelFactory | None = None,
+    compile_mode: str | None = None,
 ) -> TrainResult:
     """Train a model of `config.kind`, evaluate it on the test split once, and publish its artifact folder.
 
@@ -170,7 +171,7 @@ def train(
         if config.kind == "transformer":
             from workers.ml.transformer import fit_transformer
 
-            outcome = fit_transformer(config, data, staging, reporter, model_override)
+            outcome = fit_transformer(config, data, staging, reporter, model_override, compile_mode)
         else:
             from workers.ml.tfidf import fit_tfidf
 

@@ -33,6 +33,22 @@ if TYPE_CHECKING:
 # Tokenising a whole split at once would hold every untruncated review's tokens in memory.
 _TOKENIZE_CHUNK = 2048
 
+# How training may run the model through torch.compile: "off", "default" (fused kernels) or
+# "reduce-overhead" (fused kernels replayed as CUDA graphs); "auto" picks per device.
+COMPILE_MODES = ("auto", "off", "default", "reduce-overhead")
+# What "auto" means on a GPU. Compiling costs a fixed minute or so and is not worth it on the CPU.
+GPU_COMPILE_MODE = "off"
+
+
+def compile_mode_for(requested: str | None, *, on_gpu: bool) -> str:
+    """The compile mode to train with: `requested`, else the TRAIN_TORCH_COMPILE variable, else "auto"."""
+    mode = requested if requested is not None else os.environ.get("TRAIN_TORCH_COMPILE", "auto").strip() or "auto"
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"Unknown torch.compile mode {mode!r} (TRAIN_TORCH_COMPILE): choose one of {', '.join(COMPILE_MODES)}.")
+    if mode == "auto":
+        return GPU_COMPILE_MODE if on_gpu else "off"
+    return mode
+
 
 def truncate_token_ids(ids: Sequence[int], special_mask: Sequence[int], max_length: int, strategy: str) -> list[int]:
     """Cut a tokenised text (special tokens included) to `max_length`, keeping its special tokens.
@@ -195,6 +211,29 @@ def _progress_callback(reporter: ProgressReporter, clock: _TrainingClock, batch_
     return ReportProgress()
 
 
+def _eager_if(condition: bool) -> Any:
+    """Run a compiled model eagerly inside the block: scoring a few thousand reviews once costs less
+    eagerly than compiling an inference graph for it (another graph per grad mode)."""
+    import contextlib
+
+    import torch
+
+    return torch.compiler.set_stance("force_eager") if condition else contextlib.nullcontext()
+
+
+def _eager_evaluation_trainer() -> type:
+    from transformers import Trainer
+
+    class EagerEvaluationTrainer(Trainer):
+        """A Trainer whose per-epoch validation runs the compiled model eagerly (see `_eager_if`)."""
+
+        def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+            with _eager_if(True):
+                return super().evaluate(*args, **kwargs)
+
+    return EagerEvaluationTrainer
+
+
 def _validation_metrics(prediction: Any) -> dict[str, float]:
     logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
     metrics = classification_metrics(prediction.label_ids.tolist(), np.argmax(logits, axis=-1).tolist())
@@ -207,8 +246,12 @@ def fit_transformer(
     staging: Path,
     reporter: ProgressReporter,
     model_override: ModelFactory | None = None,
+    compile_mode: str | None = None,
 ) -> FitOutcome:
-    """Fine-tune, evaluate on validation each epoch, score test once, and save model and tokenizer into `staging`."""
+    """Fine-tune, evaluate on validation each epoch, score test once, and save model and tokenizer into `staging`.
+
+    `compile_mode` is one of COMPILE_MODES (None reads TRAIN_TORCH_COMPILE); it changes speed, not the maths.
+    """
     from transformers import (
         DataCollatorWithPadding,
         EarlyStoppingCallback,
@@ -221,10 +264,16 @@ def fit_transformer(
     from workers.ml import FitOutcome
 
     device_name, precision = describe_device()
+    compile_mode = compile_mode_for(compile_mode, on_gpu=precision is not None)
     set_seed(config.seed)
     model, tokenizer = model_override(len(LABEL_NAMES)) if model_override else load_base_model(config.base_model)
     model.config.id2label = dict(LABEL_NAMES)
     model.config.label2id = {name: label for label, name in LABEL_NAMES.items()}
+    if compile_mode != "off":
+        # In place, so the module keeps its class and parameter names for the Trainer and save_pretrained.
+        # dynamic=True: batches padded to their own length would otherwise compile once per width.
+        model.compile(mode=None if compile_mode == "default" else compile_mode, dynamic=True)
+        device_name += f", torch.compile {compile_mode}"
 
     started = time.perf_counter()
     encode = partial(
@@ -245,6 +294,7 @@ def fit_transformer(
     early_stopping = config.early_stopping_patience is not None
     # The Trainer needs a folder even when it saves nothing; early stopping keeps its best checkpoint there.
     clock = _TrainingClock()
+    loader_workers = min(4, (os.cpu_count() or 1) // 2) if precision else 0
     checkpoints = Path(tempfile.mkdtemp(prefix=f"{staging.name}.checkpoints-", dir=staging.parent))
     try:
         arguments = TrainingArguments(
@@ -272,19 +322,28 @@ def fit_transformer(
             dataloader_pin_memory=precision is not None,
             # On a GPU, collating batches on the main thread left it idle for a quarter of each epoch
             # (all-MiniLM-L6-v2 on an H200); on the CPU, workers would only take cores from the model.
-            dataloader_num_workers=min(4, (os.cpu_count() or 1) // 2) if precision else 0,
+            dataloader_num_workers=loader_workers,
+            # Workers started once, not again for every epoch and every validation pass.
+            dataloader_persistent_workers=loader_workers > 0,
+            # The Trainer's NaN filter reads each step's loss on the host, which makes the CPU wait for
+            # the GPU every step; a small model on a fast GPU then runs at the speed of the slower of the two
+            # in turn instead of both at once. Epoch losses are logged as means either way.
+            logging_nan_inf_filter=False,
         )
         callbacks = [_progress_callback(reporter, clock, config.batch_size, report_every)]
         if early_stopping:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
-        trainer = Trainer(
+        trainer = (_eager_evaluation_trainer() if compile_mode != "off" else Trainer)(
             model=model,
             args=arguments,
             train_dataset=_EncodedReviews(train_ids, [example.label for example in data.train]),
             eval_dataset=_EncodedReviews(validation_ids, [example.label for example in data.validation]),
             processing_class=tokenizer,
-            # Multiples of 8 let GPU tensor cores work on whole tiles.
-            data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if precision else None),
+            # Multiples of 8 let GPU tensor cores work on whole tiles; CUDA graphs are recorded once per
+            # batch width, so there widths come in steps of 32 (eight graphs at 256 tokens).
+            data_collator=DataCollatorWithPadding(
+                tokenizer, pad_to_multiple_of=(32 if compile_mode == "reduce-overhead" else 8) if precision else None
+            ),
             compute_metrics=_validation_metrics,
             callbacks=callbacks,
         )
@@ -303,9 +362,10 @@ def fit_transformer(
 
     reporter.log(f"Evaluating on the test split ({len(data.test)} reviews).")
     test_ids = encode([example.text for example in data.test])
-    probabilities = predict_probabilities(
-        model, tokenizer, test_ids, batch_size=config.batch_size * 2, device=next(model.parameters()).device
-    )
+    with _eager_if(compile_mode != "off"):
+        probabilities = predict_probabilities(
+            model, tokenizer, test_ids, batch_size=config.batch_size * 2, device=next(model.parameters()).device
+        )
     predicted = probabilities.argmax(axis=1).tolist()
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
