@@ -49,3 +49,31 @@ def rollback_target(current: ModelVersion | None = None) -> ModelVersion | None:
         .first()
     )
     return promotion.from_version if promotion is not None else None
+
+
+def model_version_get(*, version_id: int) -> ModelVersion:
+    """One version with its training run and snapshot; raises ``ModelVersion.DoesNotExist``."""
+    return ModelVersion.objects.select_related("training_run", "snapshot").defer("training_run__log_tail").get(
+        pk=version_id
+    )
+
+
+def latest_promotion_to(*, version: ModelVersion) -> Promotion | None:
+    """The promotion or rollback that last made ``version`` current (who, when, why), if any."""
+    return (
+        Promotion.objects.filter(to_version=version)
+        .select_related("promoted_by", "from_version")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def model_version_card(*, version: ModelVersion) -> str | None:
+    """The model card (markdown) from the version's artifact folder; None when the folder has none or is unreadable."""
+    from apps.registry.services import model_version_artifact_dir
+    from workers.ml.artifacts import MODEL_CARD_NAME
+
+    try:
+        return (model_version_artifact_dir(version=version) / MODEL_CARD_NAME).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
-from django.db.models import Count
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextChoices
+from django.db.models.functions import Substr
+from django.utils import timezone
 
 from apps.reviews.choices import Label, OriginSplit
-from apps.reviews.models import DatasetSnapshot, Review
+from apps.reviews.models import DatasetSnapshot, Review, SnapshotItem
+
+# The text search configuration of the review search and its index.
+SEARCH_CONFIG = "english"
 
 
 @dataclass(frozen=True)
@@ -42,3 +52,251 @@ def review_counts_by_split_and_label() -> list[SplitCounts]:
 
 def snapshot_list() -> list[DatasetSnapshot]:
     return list(DatasetSnapshot.objects.order_by("-created_at"))
+
+
+# --- The review browser: search, filters, one review with its labels ------------------------------------
+
+NO_LABEL = "none"
+LabelFilter = int | Literal["none"] | None
+
+
+class Disagreement(TextChoices):
+    MODEL_GOLD = "model_gold", "Model disagrees with the gold label"
+    MODEL_HUMAN = "model_human", "Model disagrees with the human label"
+    GOLD_HUMAN = "gold_human", "Human label disagrees with the gold label"
+
+
+@dataclass(frozen=True)
+class ReviewFilters:
+    """What the review browser asks for; every field left empty means "any".
+
+    The prediction filters (``predicted_label``, the confidence range and the model disagreements) are
+    about ``model_version``'s predictions: the stored predictions it made (form, API, batch jobs) and those
+    of its training run's test split and its evaluations. A version's predictions of one review all agree
+    (the same model on the same text), so "a prediction of the version says X" is "the version says X".
+    """
+
+    text: str = ""
+    origin_split: str | None = None
+    snapshot_id: int | None = None
+    snapshot_split: str | None = None
+    gold_label: LabelFilter = None
+    human_label: LabelFilter = None
+    model_version_id: int | None = None
+    predicted_label: int | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    disagreement: str | None = None
+
+    @property
+    def needs_model(self) -> bool:
+        return (
+            self.predicted_label is not None
+            or self.min_confidence is not None
+            or self.max_confidence is not None
+            or self.disagreement in (Disagreement.MODEL_GOLD, Disagreement.MODEL_HUMAN)
+        )
+
+
+@dataclass(frozen=True)
+class ModelOpinion:
+    """What one model version predicted for one review."""
+
+    label: int
+    confidence: float
+
+
+def review_search(filters: ReviewFilters) -> QuerySet[Review]:
+    """Reviews matching ``filters``, newest first, with their human label (``resolution``) in the same query.
+
+    The text search matches words (English stemming, ``"quoted phrases"``, ``-excluded`` words) on
+    PostgreSQL, where an index serves it; on SQLite it matches the text as a substring. The review text is
+    deferred except for a 300-character excerpt (``excerpt``), so a page of results stays small.
+    """
+    reviews = (
+        Review.objects.select_related("resolution")
+        .defer("text")
+        .annotate(excerpt=Substr("text", 1, 300))
+        .order_by("-id")
+    )
+    if filters.text.strip():
+        reviews = _text_search(reviews, filters.text.strip())
+    if filters.origin_split is not None:
+        reviews = reviews.filter(origin_split=filters.origin_split)
+    if filters.snapshot_id is not None:
+        items = SnapshotItem.objects.filter(review=OuterRef("pk"), snapshot_id=filters.snapshot_id)
+        if filters.snapshot_split:
+            items = items.filter(split=filters.snapshot_split)
+        reviews = reviews.filter(Exists(items))
+    reviews = _label_filter(reviews, "gold_label", filters.gold_label)
+    if filters.human_label == NO_LABEL:
+        reviews = reviews.filter(resolution__isnull=True)
+    elif filters.human_label is not None:
+        reviews = reviews.filter(resolution__label=filters.human_label)
+    if filters.disagreement == Disagreement.GOLD_HUMAN:
+        reviews = reviews.filter(gold_label__isnull=False, resolution__isnull=False).exclude(
+            resolution__label=F("gold_label")
+        )
+    if filters.model_version_id is not None and filters.needs_model:
+        reviews = reviews.filter(_model_says(filters))
+    return reviews
+
+
+def _text_search(reviews: QuerySet[Review], text: str) -> QuerySet[Review]:
+    if connection.vendor != "postgresql":
+        return reviews.filter(text__icontains=text)
+    # The same expression as the index review_text_search_idx (apps/dashboard/migrations), so it is used.
+    vector = SearchVector("text", config=SEARCH_CONFIG)
+    query = SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")
+    return reviews.alias(search=vector).filter(search=query)
+
+
+def _label_filter(reviews: QuerySet[Review], field: str, wanted: LabelFilter) -> QuerySet[Review]:
+    if wanted == NO_LABEL:
+        return reviews.filter(**{f"{field}__isnull": True})
+    if wanted is not None:
+        return reviews.filter(**{field: wanted})
+    return reviews
+
+
+def _model_says(filters: ReviewFilters) -> Q:
+    """A condition on reviews: ``filters.model_version_id`` predicted them as the filters ask."""
+    from apps.predictions.models import Prediction
+    from apps.registry.models import ModelVersion
+    from apps.training.models import RunPrediction
+
+    version_id = filters.model_version_id
+    run_id = ModelVersion.objects.filter(pk=version_id).values_list("training_run_id", flat=True).first()
+    stored = Prediction.objects.filter(review=OuterRef("pk"), model_version_id=version_id)
+    evaluated = RunPrediction.objects.filter(_made_by(version_id, run_id), review=OuterRef("pk"))
+    condition = Q()
+    if filters.disagreement == Disagreement.MODEL_GOLD:
+        condition &= Q(gold_label__isnull=False)
+        stored = stored.exclude(label=OuterRef("gold_label"))
+        evaluated = evaluated.exclude(predicted_label=OuterRef("gold_label"))
+    elif filters.disagreement == Disagreement.MODEL_HUMAN:
+        condition &= Q(resolution__isnull=False)
+        stored = stored.exclude(label=OuterRef("resolution__label"))
+        evaluated = evaluated.exclude(predicted_label=OuterRef("resolution__label"))
+    if filters.predicted_label is not None:
+        stored = stored.filter(label=filters.predicted_label)
+        evaluated = evaluated.filter(predicted_label=filters.predicted_label)
+    if filters.min_confidence is not None:
+        stored = stored.filter(confidence__gte=filters.min_confidence)
+        evaluated = evaluated.filter(confidence__gte=filters.min_confidence)
+    if filters.max_confidence is not None:
+        stored = stored.filter(confidence__lte=filters.max_confidence)
+        evaluated = evaluated.filter(confidence__lte=filters.max_confidence)
+    return condition & (Exists(stored) | Exists(evaluated))
+
+
+def _made_by(version_id: int, run_id: int | None) -> Q:
+    """Run predictions of a version: its training run's (on the test split) and its evaluations'."""
+    from apps.training.models import EvaluationRun
+
+    owner = Q(evaluation_run__in=EvaluationRun.objects.filter(model_version_id=version_id).values("pk"))
+    if run_id is not None:
+        owner |= Q(training_run_id=run_id)
+    return owner
+
+
+def review_model_opinions(*, model_version_id: int, review_ids: Iterable[int]) -> dict[int, ModelOpinion]:
+    """What ``model_version_id`` predicted for each of ``review_ids`` that it has predicted (two queries)."""
+    from apps.predictions.models import Prediction
+    from apps.registry.models import ModelVersion
+    from apps.training.models import RunPrediction
+
+    ids = list(review_ids)
+    if not ids:
+        return {}
+    opinions: dict[int, ModelOpinion] = {}
+    run_id = ModelVersion.objects.filter(pk=model_version_id).values_list("training_run_id", flat=True).first()
+    for review_id, label, confidence in RunPrediction.objects.filter(
+        _made_by(model_version_id, run_id), review_id__in=ids
+    ).values_list(
+        "review_id", "predicted_label", "confidence"
+    ):
+        opinions[review_id] = ModelOpinion(label=label, confidence=confidence)
+    # The newest stored prediction wins over an evaluation's: it is what the version answers today.
+    for review_id, label, confidence in (
+        Prediction.objects.filter(model_version_id=model_version_id, review_id__in=ids)
+        .order_by("created_at", "pk")
+        .values_list("review_id", "label", "confidence")
+    ):
+        opinions[review_id] = ModelOpinion(label=label, confidence=confidence)
+    return opinions
+
+
+@dataclass(frozen=True)
+class ReviewDetail:
+    review: Review
+    annotations: list[Any]
+    snapshot_items: list[SnapshotItem]
+
+
+def review_detail(*, review_id: int) -> ReviewDetail:
+    """A review with its human label, every analyst's annotation and the snapshots it is in.
+
+    Raises ``Review.DoesNotExist`` for an unknown id.
+    """
+    from apps.labelling.models import Annotation
+
+    review = Review.objects.select_related("resolution__settled_by", "import_job").get(pk=review_id)
+    annotations = list(
+        Annotation.objects.filter(review=review).select_related("user", "queue").order_by("created_at", "pk")
+    )
+    items = list(SnapshotItem.objects.filter(review=review).select_related("snapshot").order_by("-snapshot_id"))
+    return ReviewDetail(review=review, annotations=annotations, snapshot_items=items)
+
+
+@dataclass(frozen=True)
+class LabellingProgress:
+    reviews: int
+    gold_labelled: int
+    human_resolved: int
+    human_resolved_without_gold: int
+    awaiting_resolution: int
+    annotations_last_week: int
+    annotators_last_week: int
+
+    @property
+    def labelled(self) -> int:
+        """Reviews with a label of either kind."""
+        return self.gold_labelled + self.human_resolved_without_gold
+
+    @property
+    def labelled_percent(self) -> float:
+        return 100.0 * self.labelled / self.reviews if self.reviews else 0.0
+
+
+def labelling_progress(
+    *, split_counts: list[SplitCounts] | None = None, now: datetime | None = None
+) -> LabellingProgress:
+    """How far labelling has come: gold and human labels, open annotations, last week's work.
+
+    ``split_counts`` (from ``review_counts_by_split_and_label``) saves counting the reviews again where the
+    caller has them already.
+    """
+    from apps.labelling.models import Annotation, Resolution
+
+    rows = split_counts if split_counts is not None else review_counts_by_split_and_label()
+    counts = {"reviews": sum(row.total for row in rows), "gold": sum(row.negative + row.positive for row in rows)}
+    resolved = Resolution.objects.aggregate(
+        total=Count("id"), without_gold=Count("id", filter=Q(review__gold_label__isnull=True))
+    )
+    awaiting = (
+        Annotation.objects.filter(review__resolution__isnull=True).values("review_id").distinct().count()
+    )
+    since = (now or timezone.now()) - timedelta(days=7)
+    week = Annotation.objects.filter(created_at__gte=since).aggregate(
+        annotations=Count("id"), annotators=Count("user_id", distinct=True)
+    )
+    return LabellingProgress(
+        reviews=counts["reviews"],
+        gold_labelled=counts["gold"],
+        human_resolved=resolved["total"],
+        human_resolved_without_gold=resolved["without_gold"],
+        awaiting_resolution=awaiting,
+        annotations_last_week=week["annotations"],
+        annotators_last_week=week["annotators"],
+    )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, Value, When
 
+from apps.common.choices import JobStatus
 from apps.registry.models import ModelVersion
+from apps.training.choices import ModelKind
 from apps.training.models import EpochMetric, EvaluationRun, RunPrediction, TrainingRun
 
 
@@ -69,3 +72,128 @@ def run_cell_predictions(
     else:
         predictions = predictions.filter(evaluation_run=evaluation_run)
     return list(predictions.select_related("review").order_by("-confidence", "review_id")[:limit])
+
+
+# --- Pages: lists, the live run, the compare view --------------------------------------------------------
+
+# Columns a list of runs never shows: long texts and the full metrics JSON.
+_LIST_DEFERRED = ("log_tail", "notes", "error", "metrics", "snapshot__description")
+RUN_ORDERINGS = {
+    "newest": ("-created_at", "-pk"),
+    "oldest": ("created_at", "pk"),
+    "f1": (F("f1").desc(nulls_last=True), "-pk"),
+    "-f1": (F("f1").asc(nulls_last=True), "-pk"),
+}
+
+
+def training_run_search(
+    *, status: str | None = None, kind: str | None = None, base_model: str | None = None, order: str = "newest"
+) -> QuerySet[TrainingRun]:
+    """Runs for a list page: filtered, ordered by ``order`` (a key of RUN_ORDERINGS; "f1" is best test F1 first).
+
+    Snapshot, model version and creator come in the same query; the log and other long texts do not.
+    """
+    runs = (
+        TrainingRun.objects.select_related("snapshot", "model_version", "created_by")
+        .defer(*_LIST_DEFERRED)
+        .order_by(*RUN_ORDERINGS.get(order, RUN_ORDERINGS["newest"]))
+    )
+    if status:
+        runs = runs.filter(status=status)
+    if kind:
+        runs = runs.filter(kind=kind)
+    if base_model:
+        runs = runs.filter(base_model=base_model)
+    return runs
+
+
+def training_run_base_models() -> list[str]:
+    """Every base model some transformer run used, alphabetically."""
+    return list(
+        TrainingRun.objects.filter(kind=ModelKind.TRANSFORMER)
+        .order_by("base_model")
+        .values_list("base_model", flat=True)
+        .distinct()
+    )
+
+
+def training_runs_active(*, limit: int = 20) -> list[TrainingRun]:
+    """Queued and running runs, running first, then oldest first (the order a worker takes them)."""
+    return list(
+        TrainingRun.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        .select_related("snapshot")
+        .defer(*_LIST_DEFERRED)
+        .order_by(
+            Case(When(status=JobStatus.RUNNING, then=Value(0)), default=Value(1)), "created_at", "pk"
+        )[:limit]
+    )
+
+
+def training_runs_compared(*, run_ids: list[int]) -> list[TrainingRun]:
+    """The runs ``run_ids`` in that order (unknown ids left out), each with its epochs, in two queries."""
+    runs = (
+        TrainingRun.objects.filter(pk__in=run_ids)
+        .select_related("snapshot", "model_version")
+        .defer("log_tail", "snapshot__description")
+        .prefetch_related(Prefetch("epoch_metrics", queryset=EpochMetric.objects.order_by("epoch")))
+    )
+    by_id = {run.pk: run for run in runs}
+    return [by_id[pk] for pk in dict.fromkeys(run_ids) if pk in by_id]
+
+
+def run_prediction_disagreements(*, run_ids: list[int]) -> QuerySet[Any]:
+    """Ids of the reviews every one of ``run_ids`` predicted, where their predicted labels are not all equal.
+
+    Rows are ``{"review_id": ...}``, in review order; counted and sliced in the database.
+    """
+    return (
+        RunPrediction.objects.filter(training_run_id__in=run_ids)
+        .values("review_id")
+        .annotate(
+            runs=Count("training_run_id", distinct=True), labels=Count("predicted_label", distinct=True)
+        )
+        .filter(runs=len(set(run_ids)), labels__gt=1)
+        .order_by("review_id")
+    )
+
+
+def run_predictions_of_reviews(*, run_ids: list[int], review_ids: list[int]) -> list[RunPrediction]:
+    """What each of ``run_ids`` predicted for each of ``review_ids``, with the reviews, in one query."""
+    return list(
+        RunPrediction.objects.filter(training_run_id__in=run_ids, review_id__in=review_ids)
+        .select_related("review")
+        .order_by("review_id", "training_run_id")
+    )
+
+
+def run_cell_prediction_queryset(
+    *,
+    training_run: TrainingRun | None = None,
+    evaluation_run: EvaluationRun | None = None,
+    gold_label: int,
+    predicted_label: int,
+) -> QuerySet[RunPrediction]:
+    """All the predictions in one cell of a run's confusion matrix, most confident first, for paging."""
+    if (training_run is None) == (evaluation_run is None):
+        raise ValueError("Give exactly one of training_run and evaluation_run.")
+    owner = Q(training_run=training_run) if training_run is not None else Q(evaluation_run=evaluation_run)
+    return (
+        RunPrediction.objects.filter(owner, gold_label=gold_label, predicted_label=predicted_label)
+        .select_related("review")
+        .order_by("-confidence", "review_id")
+    )
+
+
+def evaluation_run_get(*, evaluation_id: int) -> EvaluationRun:
+    """One evaluation with its version and snapshot; raises ``EvaluationRun.DoesNotExist``."""
+    return EvaluationRun.objects.select_related("model_version", "snapshot").get(pk=evaluation_id)
+
+
+def run_predictions_of_review(*, review_id: int) -> list[RunPrediction]:
+    """Every run's and evaluation's prediction for one review, newest run first."""
+    return list(
+        RunPrediction.objects.filter(review_id=review_id)
+        .select_related("training_run", "evaluation_run__model_version")
+        .defer("training_run__log_tail", "training_run__metrics", "evaluation_run__log_tail", "evaluation_run__metrics")
+        .order_by("-pk")
+    )

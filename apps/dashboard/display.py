@@ -1,0 +1,236 @@
+"""Pictures and tables the pages draw: line charts as SVG, confusion matrices, hyperparameter comparisons.
+
+Plain Python over rows the selectors read; the templates only place what these return.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+
+from apps.reviews.choices import Label
+
+# Distinguishable on white and for the common colour-vision deficiencies (Okabe-Ito).
+PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442")
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: ``values`` are (x, y) pairs in data units; ``dashed`` for the second line of a pair."""
+
+    name: str
+    values: list[tuple[float, float]]
+    colour: str = PALETTE[0]
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class DrawnSeries:
+    name: str
+    colour: str
+    dashed: bool
+    points: list[Point]
+
+    @property
+    def polyline(self) -> str:
+        return " ".join(f"{point.x:.1f},{point.y:.1f}" for point in self.points)
+
+
+@dataclass(frozen=True)
+class Tick:
+    position: float
+    label: str
+
+
+@dataclass(frozen=True)
+class LineChart:
+    title: str
+    width: int
+    height: int
+    left: int
+    top: int
+    right: int
+    bottom: int
+    x_label: str
+    y_label: str
+    x_ticks: list[Tick] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+    series: list[DrawnSeries] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(series.points for series in self.series)
+
+
+def line_chart(
+    series: Sequence[Series],
+    *,
+    title: str,
+    x_label: str = "epoch",
+    y_label: str = "loss",
+    width: int = 640,
+    height: int = 260,
+) -> LineChart:
+    """Scale ``series`` into an SVG viewport with integer x ticks (epochs) and about five y ticks."""
+    left, top, right, bottom = 56, 14, width - 16, height - 36
+    values = [(x, y) for line in series for x, y in line.values if y is not None and math.isfinite(y)]
+    chart = LineChart(
+        title=title, width=width, height=height, left=left, top=top, right=right, bottom=bottom,
+        x_label=x_label, y_label=y_label,
+    )  # fmt: skip
+    if not values:
+        return chart
+    x_low, x_high = min(x for x, _ in values), max(x for x, _ in values)
+    if x_high == x_low:
+        x_low, x_high = x_low - 1, x_high + 1
+    y_ticks = _nice_ticks(min(y for _, y in values), max(y for _, y in values))
+    y_low, y_high = y_ticks[0], y_ticks[-1]
+
+    def sx(x: float) -> float:
+        return left + (x - x_low) / (x_high - x_low) * (right - left)
+
+    def sy(y: float) -> float:
+        return bottom - (y - y_low) / (y_high - y_low) * (bottom - top)
+
+    first, last = math.ceil(x_low), math.floor(x_high)
+    step = max(1, math.ceil((last - first + 1) / 10))
+    chart.x_ticks.extend(Tick(sx(x), str(x)) for x in range(first, last + 1, step))
+    chart.y_ticks.extend(Tick(sy(y), _format_tick(y)) for y in y_ticks)
+    for line in series:
+        points = [
+            Point(sx(x), sy(y), f"{line.name}, {x_label} {_format_x(x)}: {y:.4f}")
+            for x, y in line.values
+            if y is not None and math.isfinite(y)
+        ]
+        chart.series.append(DrawnSeries(name=line.name, colour=line.colour, dashed=line.dashed, points=points))
+    return chart
+
+
+def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten."""
+    if high == low:
+        pad = abs(high) * 0.1 or 0.1
+        low, high = low - pad, high + pad
+    raw = (high - low) / (count - 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    start = math.floor(low / step) * step
+    ticks = [start]
+    while ticks[-1] < high - 1e-12:
+        ticks.append(ticks[-1] + step)
+    return [round(tick, 10) for tick in ticks]
+
+
+def _format_tick(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _format_x(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def loss_chart(runs: Sequence[tuple[str, Sequence[Any]]], *, colours: Sequence[str] = PALETTE) -> LineChart:
+    """Train (solid) and validation (dashed) loss per epoch, one colour per run; ``runs`` is (name, epochs)."""
+    series: list[Series] = []
+    for index, (name, epochs) in enumerate(runs):
+        colour = colours[index % len(colours)]
+        prefix = f"{name}: " if len(runs) > 1 else ""
+        series.append(Series(f"{prefix}train loss", [(e.epoch, e.train_loss) for e in epochs], colour))
+        series.append(
+            Series(f"{prefix}validation loss", [(e.epoch, e.validation_loss) for e in epochs], colour, dashed=True)
+        )
+    return line_chart(series, title="Train and validation loss per epoch")
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    gold: int
+    predicted: int
+    count: int
+    row_percent: float
+    url: str
+
+    @property
+    def correct(self) -> bool:
+        return self.gold == self.predicted
+
+    @property
+    def name(self) -> str:
+        kind = "true" if self.correct else "false"
+        return f"{kind} {Label(self.predicted).label}s"
+
+    @property
+    def style(self) -> str:
+        """Background strength follows the row percentage: blue where the model is right, red where wrong."""
+        alpha = 0.08 + 0.8 * self.row_percent / 100
+        rgb = "0, 114, 178" if self.correct else "213, 94, 0"
+        text = "#fff" if alpha > 0.55 else "inherit"
+        return f"background: rgba({rgb}, {alpha:.2f}); color: {text};"
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    gold: int
+    cells: list[MatrixCell]
+
+    @property
+    def total(self) -> int:
+        return sum(cell.count for cell in self.cells)
+
+    @property
+    def name(self) -> str:
+        return Label(self.gold).label
+
+
+def confusion_rows(matrix: Sequence[Sequence[int]], cell_url: Callable[[int, int], str]) -> list[MatrixRow]:
+    """``[[tn, fp], [fn, tp]]`` (rows gold, columns predicted) as rows of cells with row percentages."""
+    rows = []
+    for gold, counts in enumerate(matrix):
+        total = sum(counts)
+        cells = [
+            MatrixCell(
+                gold=gold,
+                predicted=predicted,
+                count=count,
+                row_percent=100.0 * count / total if total else 0.0,
+                url=cell_url(gold, predicted),
+            )
+            for predicted, count in enumerate(counts)
+        ]
+        rows.append(MatrixRow(gold=gold, cells=cells))
+    return rows
+
+
+@dataclass(frozen=True)
+class ComparedValue:
+    name: str
+    values: list[Any]
+
+    @property
+    def differs(self) -> bool:
+        return len({repr(value) for value in self.values}) > 1
+
+
+def compared_values(names: Sequence[str], objects: Sequence[Any]) -> list[ComparedValue]:
+    """One row per attribute name, with each object's value, marking rows where they differ."""
+    return [ComparedValue(name=name, values=[getattr(obj, name) for obj in objects]) for name in names]
+
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def render_markdown(text: str) -> SafeString:
+    """Markdown (a model card) as HTML; raw HTML in the text is escaped, never passed through."""
+    return mark_safe(_markdown.render(text))  # noqa: S308 - markdown-it escapes raw HTML with html=False

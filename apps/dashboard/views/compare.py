@@ -1,0 +1,77 @@
+"""Two or more training runs side by side: settings, metrics, loss curves, and where their predictions differ."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+
+from apps.common.choices import JobStatus
+from apps.dashboard.display import PALETTE, compared_values, loss_chart
+from apps.dashboard.views.common import page_of, render_page
+from apps.training.models import RunPrediction
+from apps.training.selectors import (
+    run_prediction_disagreements,
+    run_predictions_of_reviews,
+    training_run_search,
+    training_runs_compared,
+)
+from apps.training.services import HYPERPARAMETERS
+
+MAX_RUNS = 6
+METRICS = ("accuracy", "precision", "recall", "f1", "f1_macro")
+# Rows of the settings table beyond the hyperparameters: what the runs were trained on and where.
+CONTEXT_ROWS = ("snapshot", "device")
+
+
+@login_required
+def compare(request: HttpRequest) -> HttpResponse:
+    run_ids = _run_ids(request.GET.getlist("runs"))
+    runs = training_runs_compared(run_ids=run_ids)
+    context: dict[str, Any] = {"runs": runs, "run_ids": [run.pk for run in runs], "max_runs": MAX_RUNS}
+    if len(runs) < 2:
+        # Nothing to compare yet: offer the finished runs to pick from.
+        context["choices"] = training_run_search(status=JobStatus.SUCCEEDED)[:50]
+        return render_page(request, "dashboard/compare.html", context)
+    colours = [PALETTE[index % len(PALETTE)] for index in range(len(runs))]
+    page = page_of(request, run_prediction_disagreements(run_ids=context["run_ids"]))
+    review_ids = [row["review_id"] for row in page.object_list]
+    context.update(
+        colours=list(zip(runs, colours, strict=True)),
+        settings=compared_values([*HYPERPARAMETERS, *CONTEXT_ROWS], runs),
+        metrics=compared_values(METRICS, runs),
+        best_validation_f1=[max((e.validation_f1 or 0 for e in run.epoch_metrics.all()), default=None) for run in runs],
+        chart=loss_chart([(f"run {run.pk}", list(run.epoch_metrics.all())) for run in runs], colours=colours),
+        page=page,
+        disagreements=_disagreement_rows(runs, review_ids),
+    )
+    return render_page(request, "dashboard/compare.html", context, partials={"disagreements": "disagreements"})
+
+
+def _run_ids(values: list[str]) -> list[int]:
+    ids = []
+    for value in values:
+        for part in value.split(","):
+            if part.strip().isdigit():
+                ids.append(int(part))
+    return list(dict.fromkeys(ids))[:MAX_RUNS]
+
+
+def _disagreement_rows(runs: list[Any], review_ids: list[int]) -> list[dict[str, Any]]:
+    """One row per review: the review, and each run's prediction in the runs' order."""
+    by_review: dict[int, dict[int, RunPrediction]] = defaultdict(dict)
+    reviews = {}
+    for prediction in run_predictions_of_reviews(run_ids=[run.pk for run in runs], review_ids=review_ids):
+        by_review[prediction.review_id][prediction.training_run_id] = prediction  # type: ignore[index]
+        reviews[prediction.review_id] = prediction
+    return [
+        {
+            "review": reviews[review_id].review,
+            "gold_label": reviews[review_id].gold_label,
+            "predictions": [by_review[review_id].get(run.pk) for run in runs],
+        }
+        for review_id in review_ids
+        if review_id in reviews
+    ]

@@ -1,0 +1,54 @@
+"""The review browser: search and filters over reviews, labels and a model's predictions; one review's page."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+
+from apps.dashboard.forms import ReviewFilterForm
+from apps.dashboard.views.common import page_of, render_page
+from apps.predictions.selectors import predictions_of_review
+from apps.registry.selectors import current_model_version
+from apps.reviews.models import Review
+from apps.reviews.selectors import review_detail as review_detail_of
+from apps.reviews.selectors import review_model_opinions, review_search
+from apps.training.selectors import run_predictions_of_review
+
+RESULTS_ID = "review-results"
+
+
+@login_required
+def review_list(request: HttpRequest) -> HttpResponse:
+    form = ReviewFilterForm(request.GET)
+    current = current_model_version()
+    filters = form.filters(current_version_id=current.pk if current is not None else None)
+    page = page_of(request, review_search(filters))
+    opinions = (
+        review_model_opinions(model_version_id=filters.model_version_id, review_ids=[r.pk for r in page.object_list])
+        if filters.model_version_id is not None
+        else {}
+    )
+    context = {
+        "form": form,
+        "filters": filters,
+        "current": current,
+        "page": page,
+        "rows": [(review, opinions.get(review.pk)) for review in page.object_list],
+    }
+    return render_page(request, "dashboard/review_list.html", context, partials={RESULTS_ID: "results"})
+
+
+@login_required
+def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
+    try:
+        detail = review_detail_of(review_id=review_id)
+    except Review.DoesNotExist:
+        raise Http404(f"There is no review {review_id}.") from None
+    context = {
+        "detail": detail,
+        "review": detail.review,
+        "resolution": getattr(detail.review, "resolution", None),
+        "predictions": predictions_of_review(review_id=review_id),
+        "run_predictions": run_predictions_of_review(review_id=review_id),
+    }
+    return render_page(request, "dashboard/review_detail.html", context)
