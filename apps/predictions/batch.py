@@ -16,6 +16,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -185,7 +186,9 @@ def _predict_pool(job: BatchPredictionJob) -> int:
     review_ids = list(pool_reviews(job).order_by("id").values_list("id", flat=True))
     BatchPredictionJob.objects.filter(pk=job.pk).update(total=len(review_ids), processed=0)
     append_log(BatchPredictionJob, job.pk, f"Loading model version {version.pk} ({version.kind}).\n")
-    model = load_model(model_version_artifact_dir(version=version))
+    # Int8 on a CPU as the web predictor serves it (PREDICTION_QUANTIZE), so a review gets the same answer
+    # from a batch job as from the form.
+    model = load_model(model_version_artifact_dir(version=version), quantize=settings.PREDICTION_QUANTIZE)
     append_log(
         BatchPredictionJob,
         job.pk,
