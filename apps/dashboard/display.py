@@ -126,11 +126,10 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     raw = (high - low) / (count - 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    start = math.floor(low / step) * step
-    ticks = [start]
-    while ticks[-1] < high - 1e-12:
-        ticks.append(ticks[-1] + step)
-    return [round(tick, 10) for tick in ticks]
+    # The small allowances keep 0.3 / 0.1 = 2.9999999999999996 from dropping a tick.
+    first = math.floor(low / step + 1e-9)
+    last = math.ceil(high / step - 1e-9)
+    return [round(n * step, 10) for n in range(first, max(last, first + 1) + 1)]
 
 
 def _format_tick(value: float) -> str:

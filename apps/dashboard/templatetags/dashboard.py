@@ -68,3 +68,13 @@ def query_with(request: HttpRequest, **changes: Any) -> str:
             query[key] = str(value)
     encoded = query.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.filter
+def setting(value: Any) -> str:
+    """A hyperparameter as people write it: 3e-05 rather than 0.00003, "—" for none."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
