@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -78,3 +79,18 @@ def setting(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+_LINE_BREAKS = re.compile(r"(?:<br\s*/?>\s*)+", re.IGNORECASE)
+
+
+@register.filter
+def plain(text: str | None) -> str:
+    """Review text with the ``<br />`` line breaks IMDb's texts carry turned into spaces (the rest is escaped as usual)."""
+    return _LINE_BREAKS.sub(" ", text or "")
+
+
+@register.filter
+def paragraphs(text: str | None) -> str:
+    """Review text with IMDb's ``<br />`` line breaks turned into newlines, for a ``white-space: pre-wrap`` block."""
+    return _LINE_BREAKS.sub("\n\n", text or "")

@@ -9,7 +9,7 @@ from apps.dashboard.views import common
 from apps.dashboard.views.common import STOP_POLLING, is_polling, render_page
 from apps.predictions.selectors import recent_predictions
 from apps.registry.selectors import current_model_version, latest_promotion_to
-from apps.reviews.selectors import labelling_progress, review_counts_by_split_and_label, snapshot_list
+from apps.reviews.selectors import labelling_progress, review_split_label_counts, snapshot_list
 from apps.training.selectors import training_runs_active
 
 ACTIVE_RUNS_ID = "active-runs"
@@ -29,7 +29,7 @@ def home(request: HttpRequest) -> HttpResponse:
             status=200 if active_runs else STOP_POLLING,
         )
     current = current_model_version()
-    rows = review_counts_by_split_and_label()
+    rows = review_split_label_counts()
     totals = {
         "negative": sum(r.negative for r in rows),
         "positive": sum(r.positive for r in rows),

@@ -11,7 +11,7 @@ from apps.predictions.selectors import predictions_of_review
 from apps.registry.selectors import current_model_version
 from apps.reviews.models import Review
 from apps.reviews.selectors import review_detail as review_detail_of
-from apps.reviews.selectors import review_model_opinions, review_search
+from apps.reviews.selectors import review_list_rows, review_model_opinions, review_search
 from apps.training.selectors import run_predictions_of_review
 
 RESULTS_ID = "review-results"
@@ -23,8 +23,10 @@ def review_list(request: HttpRequest) -> HttpResponse:
     current = current_model_version()
     filters = form.filters(current_version_id=current.pk if current is not None else None)
     page = page_of(request, review_search(filters))
+    review_ids = list(page.object_list)
+    reviews = review_list_rows(review_ids=review_ids)
     opinions = (
-        review_model_opinions(model_version_id=filters.model_version_id, review_ids=[r.pk for r in page.object_list])
+        review_model_opinions(model_version_id=filters.model_version_id, review_ids=review_ids)
         if filters.model_version_id is not None
         else {}
     )
@@ -33,7 +35,7 @@ def review_list(request: HttpRequest) -> HttpResponse:
         "filters": filters,
         "current": current,
         "page": page,
-        "rows": [(review, opinions.get(review.pk)) for review in page.object_list],
+        "rows": [(review, opinions.get(review.pk)) for review in reviews],
     }
     return render_page(request, "dashboard/review_list.html", context, partials={RESULTS_ID: "results"})
 
