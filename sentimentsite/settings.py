@@ -197,6 +197,11 @@ PREDICTION_QUANTIZE = env_bool("PREDICTION_QUANTIZE", True)
 # so they skip the transformer; every answer names the version that gave it. 0 turns this off.
 PREDICTION_SCREEN_CONFIDENCE = env_float("PREDICTION_SCREEN_CONFIDENCE", 0.98)
 
+# Labelling: how long a review handed to an analyst stays theirs before it goes back to the queue.
+LABELLING_ASSIGNMENT_MINUTES = env_int("LABELLING_ASSIGNMENT_MINUTES", 30)
+if LABELLING_ASSIGNMENT_MINUTES < 1:
+    raise ImproperlyConfigured(f"LABELLING_ASSIGNMENT_MINUTES={LABELLING_ASSIGNMENT_MINUTES} must be 1 or more.")
+
 # A running job whose worker has not written a heartbeat for this long is marked failed.
 RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 15)
 RUN_STALE_AFTER_SECONDS = env_int("RUN_STALE_AFTER_SECONDS", 120)

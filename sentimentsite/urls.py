@@ -7,6 +7,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/models/", include("apps.registry.urls")),
+    path("api/labelling/", include("apps.labelling.api_urls")),
+    path("labelling/", include("apps.labelling.urls")),
     path("", include("apps.dashboard.urls")),
     path("", include("apps.predictions.urls")),
 ]

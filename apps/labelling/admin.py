@@ -1,21 +1,58 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.labelling.forms import QueueForm
 from apps.labelling.models import Annotation, Assignment, LabellingQueue, Resolution
+from apps.labelling.ordering import queue_order_rebuild
+
+
+# A change to any of these changes which reviews the queue holds or how many labels each needs.
+ORDER_FIELDS = {"strategy", "overlap", "pool", "pool_snapshot", "pool_split", "pool_import"}
+
+
+class QueueAdminForm(QueueForm):
+    """The labelling pages' queue form (the same checks), plus whether the queue is active."""
+
+    class Meta(QueueForm.Meta):
+        fields = [*QueueForm.Meta.fields, "is_active"]
 
 
 @admin.register(LabellingQueue)
 class LabellingQueueAdmin(admin.ModelAdmin):
-    list_display = ["name", "pool", "strategy", "overlap", "is_active", "created_at"]
+    form = QueueAdminForm
+    list_display = ["name", "pool", "strategy", "overlap", "is_active", "ordered_at", "created_at"]
     list_filter = ["strategy", "pool", "is_active"]
-    filter_horizontal = ["annotators"]
+    readonly_fields = ["created_by", "ordered_at", "ordered_with"]
+    actions = ["reorder"]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # A new queue, or one whose strategy or overlap changed, gets its order (the labelling pages do the same).
+        if not change or ORDER_FIELDS & set(form.changed_data):
+            order = queue_order_rebuild(queue=form.instance)
+            self.message_user(request, f"{form.instance.name}: {order.summary}", messages.SUCCESS)
+
+    def save_model(self, request: HttpRequest, obj: LabellingQueue, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Reorder (new reviews in the pool, the current model's latest batch predictions)")
+    def reorder(self, request: HttpRequest, queryset: QuerySet[LabellingQueue]) -> None:
+        for queue in queryset:
+            order = queue_order_rebuild(queue=queue)
+            self.message_user(request, f"{queue.name}: {order.summary}", messages.SUCCESS)
 
 
 @admin.register(Assignment)
 class AssignmentAdmin(admin.ModelAdmin):
-    list_display = ["id", "queue", "review", "user", "assigned_at", "expires_at", "completed_at"]
-    list_filter = ["queue"]
+    list_display = ["id", "queue", "review", "user", "assigned_at", "expires_at", "completed_at", "skipped"]
+    list_filter = ["queue", "skipped"]
     raw_id_fields = ["review"]
 
 

@@ -19,12 +19,50 @@ class LabellingQueue(models.Model):
     annotators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="labelling_queues")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ordered_at = models.DateTimeField(null=True, blank=True, help_text="When the queue's order was last computed.")
+    ordered_with = models.ForeignKey(
+        "registry.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The model version whose batch predictions set the order (none for random order).",
+    )
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(overlap__gte=1), name="queue_overlap_positive")]
 
     def __str__(self) -> str:
         return self.name
+
+
+class QueueItem(models.Model):
+    """A review of a queue's pool at its place in the queue's order.
+
+    The order is computed once per queue (``queue_order_rebuild``), so serving the next review walks an
+    index instead of sorting the pool. ``is_done`` marks reviews that need no more labels in this queue
+    (enough labels, or resolved); the index that serves reviews leaves them out.
+    """
+
+    queue = models.ForeignKey(LabellingQueue, on_delete=models.CASCADE, related_name="items")
+    review = models.ForeignKey("reviews.Review", on_delete=models.CASCADE, related_name="queue_items")
+    rank = models.PositiveIntegerField(help_text="Place in the queue's order; 0 comes first.")
+    score = models.FloatField(
+        null=True, blank=True, help_text="The strategy's score: the model's confidence (uncertainty, suspicious)."
+    )
+    is_done = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "review"], name="queue_item_unique_review"),
+        ]
+        indexes = [
+            models.Index(fields=["queue", "rank"], condition=Q(is_done=False), name="queue_item_open_rank_idx"),
+            models.Index(fields=["review"], name="queue_item_review_idx"),
+        ]
 
 
 class Assignment(models.Model):
@@ -45,7 +83,16 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["queue", "review"], name="assignment_queue_review_idx"),
             models.Index(fields=["user", "completed_at"], name="assignment_user_open_idx"),
+            models.Index(
+                fields=["queue", "user", "-assigned_at"],
+                condition=Q(completed_at__isnull=True),
+                name="assignment_queue_user_open_idx",
+            ),
         ]
+
+    @property
+    def is_open(self) -> bool:
+        return self.completed_at is None
 
 
 class Annotation(models.Model):
@@ -62,7 +109,10 @@ class Annotation(models.Model):
             models.UniqueConstraint(fields=["review", "user"], name="annotation_unique_per_user"),
             models.CheckConstraint(condition=Q(label__in=[0, 1]), name="annotation_label_valid"),
         ]
-        indexes = [models.Index(fields=["user", "created_at"], name="annotation_user_day_idx")]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="annotation_user_day_idx"),
+            models.Index(fields=["queue", "user", "-created_at"], name="annotation_queue_user_idx"),
+        ]
 
 
 class Resolution(models.Model):
@@ -78,3 +128,10 @@ class Resolution(models.Model):
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(label__in=[0, 1]), name="resolution_label_valid")]
         indexes = [models.Index(fields=["method", "label"], name="resolution_method_idx")]
+
+
+class LabellingPreference(models.Model):
+    """How one analyst likes the labelling page: with the model's suggestion or without (against anchoring)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="labelling_preference")
+    show_suggestion = models.BooleanField(default=True)

@@ -14,9 +14,10 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Case, Count, F, Q, When
 from django.db.models.functions import Coalesce
 
+from apps.labelling.choices import ResolutionMethod
 from apps.reviews.choices import Label, LabelSource, Split
 from apps.reviews.models import DatasetSnapshot, Review, SnapshotItem
 
@@ -57,8 +58,10 @@ def snapshot_create(
     """Freeze the labelled reviews into a new snapshot with a seeded, stratified split.
 
     ``label_source`` picks the reviews and their labels: ``gold`` takes reviews with a gold label;
-    ``human`` takes reviews with a labelling resolution, with the resolved label; ``gold_and_human``
-    takes the gold label where there is one and the resolved human label otherwise.
+    ``human`` takes reviews with a labelling resolution (unanimous, majority or settled; a resolution
+    that only confirms the gold label is not a human label), with the resolved label;
+    ``gold_and_human`` takes the gold label where there is one and the resolved human label otherwise,
+    except that a label an ML admin settled overrides the gold label.
 
     The split is stratified by label, so every split keeps the overall label balance: split sizes are
     the fractions of all labelled reviews (largest remainder rounding), and each label contributes its
@@ -213,10 +216,20 @@ def _labelled_rows(source: LabelSource) -> list[tuple[int, int]]:
     if source == LabelSource.GOLD:
         query = reviews.filter(gold_label__isnull=False).values_list("id", "gold_label")
     elif source == LabelSource.HUMAN:
-        query = reviews.filter(resolution__isnull=False).values_list("id", "resolution__label")
+        # A "gold" resolution only repeats the dataset's label: human labels are the annotators' and ML admins'.
+        query = (
+            reviews.filter(resolution__isnull=False)
+            .exclude(resolution__method=ResolutionMethod.GOLD)
+            .values_list("id", "resolution__label")
+        )
     else:
+        # The gold label comes first, except where an ML admin settled the review otherwise (label noise).
         query = reviews.filter(Q(gold_label__isnull=False) | Q(resolution__isnull=False)).values_list(
-            "id", Coalesce("gold_label", "resolution__label")
+            "id",
+            Case(
+                When(resolution__method=ResolutionMethod.SETTLED, then=F("resolution__label")),
+                default=Coalesce("gold_label", "resolution__label"),
+            ),
         )
     return list(query)
 

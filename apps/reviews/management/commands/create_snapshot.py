@@ -30,7 +30,10 @@ class Command(BaseCommand):
             "--labels",
             choices=LabelSource.values,
             default=LabelSource.GOLD.value,
-            help="gold: gold labels; human: resolved human labels; gold_and_human: gold where present, else human.",
+            help=(
+                "gold: gold labels; human: resolved human labels (unanimous, majority or settled by an ML admin); "
+                "gold_and_human: gold where present, else human, and a settled label overrides gold."
+            ),
         )
         parser.add_argument("--description", default="", help="Free text stored with the snapshot.")
 
