@@ -6,7 +6,7 @@ browsers or logging in by hand.
 - ``chromium_path`` (session): the path of Debian's ``/usr/bin/chromium``. When it is missing, the
   fixture installs the ``chromium`` package with apt-get (the tests run as root); only when that is
   impossible are browser tests skipped, with the reason. Playwright never downloads a browser.
-- ``browser`` (session): one headless Chromium for the whole session.
+- ``browser`` (package): one headless Chromium for the tests of this folder, closed after them.
 - ``live_server`` (pytest-django, session): the site served from a thread of the test process on the
   test database. A test that uses it (every page fixture below does) gets a transactional database:
   it starts empty and what it writes is committed, so the server thread, and a Celery worker process
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "a-long-browser-test-password"
 TIMEOUT_MS = 15_000
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 
 def _install_chromium() -> str | None:
@@ -77,19 +78,28 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path: Path) -> Iterator[Browser]:
+    """One Chromium for the browser tests, stopped when they are done (so is Playwright's event loop)."""
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="browser tests need the playwright package: `make install` (the dev extra)"
     )
     # Playwright's sync API keeps an event loop in this thread; Django refuses ORM calls from a thread
-    # with a running loop unless told that this test process knows what it does.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # with a running loop unless told that this test process knows what it does. Only while the browser
+    # tests run: `manage.py check --deploy` in a later test's subprocess rightly refuses the variable.
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
     playwright = sync_api.sync_playwright().start()
-    chromium = playwright.chromium.launch(executable_path=str(chromium_path), headless=True)
-    yield chromium
-    chromium.close()
-    playwright.stop()
+    try:
+        chromium = playwright.chromium.launch(executable_path=str(chromium_path), headless=True)
+        yield chromium
+        chromium.close()
+    finally:
+        playwright.stop()
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous
 
 
 @pytest.fixture(autouse=True)
