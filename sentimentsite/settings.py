@@ -7,6 +7,7 @@ embedded default: SQLite and a Celery broker on the filesystem, both under ``VAR
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -42,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "apps.common",
@@ -51,6 +54,8 @@ INSTALLED_APPS = [
     "apps.registry",
     "apps.predictions",
     "apps.dashboard",
+    "apps.api",
+    "apps.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -209,14 +214,86 @@ RUN_STALE_AFTER_SECONDS = env_int("RUN_STALE_AFTER_SECONDS", 120)
 # Make a newly trained version current when it beats the current one's test accuracy on the same snapshot.
 AUTO_PROMOTE = env_bool("AUTO_PROMOTE", False)
 
+# Shared by the web processes: throttle counts (and anything else cached). "locmem://" keeps them per
+# process; "redis://host:6379/1" shares them, which rate limits need behind several web processes.
+CACHE_URL = env_str("CACHE_URL", "locmem://") or "locmem://"
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL == "locmem://":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} is not supported: use locmem:// or redis://host:port/db.")
+
+# The REST API (apps/api and each app's api.py).
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.common.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "apps.api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "apps.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# Rate limits (DRF's "N/second|minute|hour|day"): POST /api/predict, bulk writes (reviews, uploads, batch
+# jobs) per user, and the password sign-in for a token per address. Over them: 429 with Retry-After.
+API_THROTTLE_RATES = {
+    "predict": env_str("API_THROTTLE_PREDICT", "600/minute"),
+    "bulk": env_str("API_THROTTLE_BULK", "60/minute"),
+    "login": env_str("API_THROTTLE_LOGIN", "10/minute"),
+}
+# The OpenAPI schema (/api/schema/) and its pages (/api/docs/, /api/redoc/) without signing in.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)
+# How long a request's Idempotency-Key is remembered.
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+# Files uploaded to POST /api/imports/ wait here for a worker: web and workers must see the same folder.
+IMPORT_UPLOAD_DIR = Path(env_str("IMPORT_UPLOAD_DIR", str(VAR_DIR / "uploads"))).resolve()
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Sentiment platform API",
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayRequestDuration": True, "filter": True},
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999}},
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "apps.common.choices.JobStatus",
+        "ModelKindEnum": "apps.training.choices.ModelKind",
+        "SplitEnum": "apps.reviews.choices.Split",
+        "EvaluationSplitEnum": "apps.training.choices.EvaluationSplit",
+        "SplitOrBlankEnum": ["", "train", "validation", "test"],
+        "PoolEnum": "apps.labelling.choices.QueuePool",
+        "LabelSourceEnum": "apps.reviews.choices.LabelSource",
+        "LabelEnum": ["negative", "positive"],
+        "LabelFilterEnum": ["negative", "positive", "none"],
+        "PredictionSourceEnum": "apps.predictions.choices.PredictionSource",
+        "DeliveryStatusEnum": "apps.webhooks.choices.DeliveryStatus",
+        "WebhookEventEnum": "apps.webhooks.choices.WebhookEvent",
+    },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.api.schema.add_guide"],
+}
+
+# Webhooks: how long a receiver may take, how often and how patiently a failed delivery is retried
+# (doubling from the base delay up to the longest), and which otherwise refused networks (loopback,
+# private, link-local) they may go to, as comma-separated CIDRs, e.g. "10.20.0.0/16".
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env_float("WEBHOOK_RETRY_MAX_SECONDS", 3600.0)
+WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", [])
+for _network in WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"WEBHOOK_ALLOWED_NETWORKS holds {_network!r}, which is not a network: use CIDRs like 10.20.0.0/16."
+        ) from None
 
 LOGGING = {
     "version": 1,

@@ -6,9 +6,12 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("api/models/", include("apps.registry.urls")),
     path("api/labelling/", include("apps.labelling.api_urls")),
+    path("api/", include("apps.api.urls")),
     path("labelling/", include("apps.labelling.urls")),
     path("", include("apps.dashboard.urls")),
     path("", include("apps.predictions.urls")),
 ]
+
+# Unknown addresses under /api/ answer 404 in the API's error envelope; other pages get Django's page.
+handler404 = "apps.api.errors.not_found_view"

@@ -117,7 +117,8 @@ class LabelField(serializers.Field):
 
 class ResolutionSerializer(serializers.ModelSerializer):
     label = LabelField()
-    settled_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Null unless an ML admin settled it (gold, unanimous and majority resolutions settle themselves).
+    settled_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Resolution

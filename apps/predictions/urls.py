@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.predictions import api, views
+from apps.predictions import views
 
 app_name = "predictions"
 
 urlpatterns = [
     path("predict/", views.predict, name="predict"),
-    path("api/predict", api.PredictView.as_view(), name="api-predict"),
 ]

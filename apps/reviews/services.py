@@ -7,12 +7,14 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.reviews.importers import ReviewImportError, ReviewReader, ReviewRow, open_source
+from apps.reviews.importers.rows import text_hash
 from apps.reviews.models import ImportJob, Review
 
 if TYPE_CHECKING:
@@ -246,3 +248,155 @@ def _record_failure(job: ImportJob, *, message: str, rows_read: int) -> None:
     job.rows_read, job.rows_created, job.rows_existing = rows_read, 0, 0
     job.append_log(message + "\n")
     job.mark_failed(message)
+
+
+# --- Reviews sent one by one or in bulk (the REST API), uploads queued for a worker -----------------------
+
+# Most reviews in one bulk request: a thousand reviews of IMDb length are a few megabytes.
+BULK_MAX_REVIEWS = 1_000
+API_SOURCE = "api"
+MAX_REVIEW_TEXT_CHARS = 100_000
+# What an uploaded file may be: the importers' file kinds.
+UPLOAD_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet", ".tar.gz", ".tgz")
+
+
+class ReviewInputError(ValueError):
+    """Reviews that cannot be created; ``errors`` maps each problem's place (``reviews[2].text``) to a message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__(" ".join(f"{field}: {message}" for field, message in self.errors.items()))
+
+
+class ReviewInUse(ValueError):
+    """A review that cannot be deleted because a snapshot holds it; the message names the snapshots."""
+
+
+@dataclass(frozen=True)
+class NewReview:
+    text: str
+    external_id: str | None = None
+    gold_label: int | None = None
+    rating: int | None = None
+
+
+@dataclass(frozen=True)
+class CreatedReview:
+    review: Review
+    created: bool
+
+
+def review_create_many(
+    *, reviews: list[NewReview], source: str = API_SOURCE, field: str = "reviews"
+) -> list[CreatedReview]:
+    """Create ``reviews`` under ``source``, all or nothing; one result per review, in order.
+
+    A review is identified by ``(source, external_id)``; without an external id, by the sha256 of its
+    text (as the file importers do), so sending the same review again creates nothing and answers with
+    the review already stored (``created=False``). Raises ``ReviewInputError`` naming each bad review
+    (``reviews[3].text``) when any is empty, too long or has a bad label or rating; nothing is written then.
+    """
+    errors: dict[str, str] = {}
+    if not reviews:
+        errors[field] = "Send at least one review."
+    elif len(reviews) > BULK_MAX_REVIEWS:
+        errors[field] = f"Send at most {BULK_MAX_REVIEWS:,} reviews per request (got {len(reviews):,}); split them up."
+    source = source.strip()
+    if not source or len(source) > MAX_SOURCE_NAME_LENGTH:
+        errors["source"] = f"The source is 1 to {MAX_SOURCE_NAME_LENGTH} characters, e.g. 'api' or 'crm'."
+    for index, review in enumerate(reviews if not errors else []):
+        errors.update(_new_review_errors(review, place=f"{field}[{index}]"))
+    if errors:
+        raise ReviewInputError(errors)
+    keyed = [(review.external_id.strip() if review.external_id else text_hash(review.text), review) for review in reviews]
+    with transaction.atomic():
+        ids = [external_id for external_id, _ in keyed]
+        present = set(Review.objects.filter(source=source, external_id__in=ids).values_list("external_id", flat=True))
+        new: dict[str, Review] = {}
+        for external_id, review in keyed:
+            if external_id not in present and external_id not in new:
+                new[external_id] = Review(
+                    text=review.text,
+                    source=source,
+                    external_id=external_id,
+                    gold_label=review.gold_label,
+                    rating=review.rating,
+                )
+        # A review another request stored meanwhile is skipped, not an error: it is read back below.
+        Review.objects.bulk_create(new.values(), ignore_conflicts=True)
+        stored = {review.external_id: review for review in Review.objects.filter(source=source, external_id__in=ids)}
+    results = []
+    for external_id, _ in keyed:
+        # The same review twice in one request is created once: the first time.
+        results.append(CreatedReview(review=stored[external_id], created=external_id not in present))
+        present.add(external_id)
+    return results
+
+
+def _new_review_errors(review: NewReview, *, place: str) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not review.text.strip():
+        errors[f"{place}.text"] = "The review is empty: send its text."
+    elif len(review.text) > MAX_REVIEW_TEXT_CHARS:
+        errors[f"{place}.text"] = f"The review is {len(review.text):,} characters long; the limit is {MAX_REVIEW_TEXT_CHARS:,}."
+    elif "\x00" in review.text:
+        errors[f"{place}.text"] = "The review contains a NUL character (\\x00); remove it."
+    if review.external_id is not None:
+        external_id = review.external_id.strip()
+        if not external_id or len(external_id) > 255 or "\x00" in external_id:
+            errors[f"{place}.external_id"] = "The external id is 1 to 255 characters, or left out to use the text's hash."
+    if review.gold_label not in (None, 0, 1):
+        errors[f"{place}.gold_label"] = "The gold label is negative (0), positive (1) or null."
+    if review.rating is not None and not 1 <= review.rating <= 10:
+        errors[f"{place}.rating"] = "The rating is a whole number from 1 to 10, or null."
+    return errors
+
+
+def review_delete(*, review: Review) -> None:
+    """Delete a review with its labels and predictions; refused (``ReviewInUse``) while a snapshot holds it.
+
+    Snapshots are frozen: a model trained on one must always be traceable to exactly the reviews it saw.
+    """
+    from apps.reviews.models import SnapshotItem
+
+    snapshots = sorted(set(SnapshotItem.objects.filter(review=review).values_list("snapshot_id", flat=True)))
+    if snapshots:
+        raise ReviewInUse(
+            f"Review {review.pk} is in snapshot{'s' if len(snapshots) > 1 else ''} "
+            f"{', '.join(str(pk) for pk in snapshots)}, which never change; it cannot be deleted."
+        )
+    review.delete()
+
+
+def import_upload_enqueue(
+    *, file: Any, source_name: str | None = None, created_by: AbstractBaseUser | None = None
+) -> ImportJob:
+    """Store an uploaded file under IMPORT_UPLOAD_DIR and queue its import for a worker.
+
+    ``file`` is an uploaded file (``name``, ``size``, ``chunks()``). Refused (``ReviewImportError``) when
+    it is larger than IMPORT_MAX_UPLOAD_BYTES or not a kind of file the importers read. The folder must be
+    shared with the workers, like ARTIFACT_ROOT.
+    """
+    from django.conf import settings
+
+    filename = Path(str(file.name or "")).name
+    if not filename.lower().endswith(UPLOAD_SUFFIXES):
+        raise ReviewImportError(
+            f"{filename or 'The file'} is not a kind of file that can be imported: send a .csv (review,sentiment), "
+            ".jsonl (text, label), .parquet or an aclImdb .tar.gz."
+        )
+    limit = int(settings.IMPORT_MAX_UPLOAD_BYTES)
+    if file.size is not None and file.size > limit:
+        raise ReviewImportError(
+            f"{filename} is {file.size:,} bytes; the largest upload is {limit:,} bytes. Split the file, or import "
+            "it with python manage.py import_reviews."
+        )
+    if source_name is not None:
+        source_name = _checked_source_name(source_name)
+    folder = Path(settings.IMPORT_UPLOAD_DIR) / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    path = folder / filename
+    with path.open("wb") as out:
+        for chunk in file.chunks():
+            out.write(chunk)
+    return import_job_enqueue(source=str(path), source_name=source_name, created_by=created_by)

@@ -23,8 +23,8 @@ from tests.registry.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-# Any endpoint behind the default authentication will do.
-ENDPOINT = "/api/models/"
+# Any endpoint behind the default authentication will do: one's own tokens need no role.
+ENDPOINT = "/api/tokens/"
 
 
 @pytest.fixture(autouse=True)

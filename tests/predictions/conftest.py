@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
+from apps.common.roles import ANALYST, role_group
 from apps.predictions.predictor import predictor
 from apps.registry.models import ModelVersion
 from apps.reviews.models import DatasetSnapshot
@@ -119,7 +120,9 @@ def _fresh_predictor() -> Iterator[None]:
 
 @pytest.fixture
 def analyst(db: None) -> User:
-    return User.objects.create_user("analyst", password="a long enough password")
+    user = User.objects.create_user("analyst", password="a long enough password")
+    user.groups.add(role_group(ANALYST))
+    return user
 
 
 @pytest.fixture

@@ -147,7 +147,7 @@ def test_a_malformed_body_is_a_400_naming_the_field(ml_admin: Any, version_of: M
     assert response.json() == {
         "error": {
             "code": "invalid",
-            "message": "The request has errors; see fields for what to change.",
+            "message": "force: Must be a valid boolean.",
             "fields": {"force": "Must be a valid boolean."},
         }
     }

@@ -1,0 +1,128 @@
+"""The one error body of the REST API, and the exception handler that writes it.
+
+Every failure answers ``{"error": {"code": ..., "message": ..., "fields": {...}}}``: ``code`` is a stable
+word a program can branch on (``invalid``, ``not_authenticated``, ``permission_denied``, ``not_found``,
+``throttled``, ``conflict``...), ``message`` a sentence for a person, ``fields`` one message per input
+that was wrong (``"texts[2]"``, ``"reviews[0].text"``; ``"body"`` for the request as a whole). Headers
+DRF sets on errors (``WWW-Authenticate``, ``Retry-After``) are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger("apps.api")
+
+PARSE_ERROR_MESSAGE = "The request body is not valid JSON in UTF-8: check quotes, commas and the text's encoding."
+
+
+class ApiError(exceptions.APIException):
+    """An error with its own status and code: ``raise ApiError(409, "conflict", "Run 3 has already finished.")``."""
+
+    def __init__(self, http_status: int, code: str, message: str, *, fields: dict[str, str] | None = None) -> None:
+        super().__init__(detail=message, code=code)
+        self.status_code = http_status
+        self.code = code
+        self.fields = dict(fields or {})
+
+
+def conflict(message: str, *, code: str = "conflict") -> ApiError:
+    """409: the request is well-formed but the resource's state does not allow it now."""
+    return ApiError(status.HTTP_409_CONFLICT, code, message)
+
+
+def invalid(fields: dict[str, str]) -> exceptions.ValidationError:
+    """400 with one message per field, from a service's ``errors`` dict."""
+    return exceptions.ValidationError({name: [message] for name, message in fields.items()})
+
+
+def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler with its body rewritten into the error envelope; unexpected errors become a logged 500."""
+    if isinstance(exc, exceptions.ParseError):
+        exc.detail = exceptions.ErrorDetail(PARSE_ERROR_MESSAGE, code="parse_error")
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        if settings.DEBUG:
+            return None  # Django's debug page, with the traceback
+        view = context.get("view")
+        logger.error("Unhandled error in %s", type(view).__name__ if view else "an API view", exc_info=exc)
+        _roll_back()
+        return Response(
+            error_body("server_error", "Something went wrong on our side; it has been logged. Try again later."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    if isinstance(exc, ApiError):
+        code, message, fields = exc.code, str(exc.detail), exc.fields
+    elif isinstance(exc, exceptions.ValidationError):
+        fields = flat_fields(exc.detail)
+        code, message = "invalid", validation_message(fields)
+    else:
+        detail = getattr(exc, "detail", "")
+        message = str(detail)
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        fields = {}
+    response.data = error_body(str(code), message, fields)
+    return response
+
+
+def validation_message(fields: dict[str, str]) -> str:
+    """All the field messages in one sentence, each after its field's name (the whole body's without one)."""
+    parts = [text if name == "body" else f"{name}: {text}" for name, text in fields.items()]
+    return " ".join(parts) or "The request is not valid."
+
+
+def flat_fields(detail: Any, prefix: str = "") -> dict[str, str]:
+    """DRF's nested error lists as one message per field: ``texts[2]``, ``reviews[0].text``, ``body``."""
+    if isinstance(detail, dict):
+        fields: dict[str, str] = {}
+        for key, value in detail.items():
+            name = "body" if key in ("non_field_errors", "detail") and not prefix else str(key)
+            if key == "non_field_errors" and prefix:
+                place = prefix
+            elif prefix and str(key).isdigit():
+                place = f"{prefix}[{name}]"
+            else:
+                place = f"{prefix}.{name}" if prefix else name
+            fields.update(flat_fields(value, place))
+        return fields
+    if isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            return {prefix or "body": " ".join(str(item) for item in detail)} if detail else {}
+        fields = {}
+        for index, item in enumerate(detail):
+            # A list of per-item errors (a ListField or many=True): empty dicts are the items without errors.
+            if isinstance(item, dict) and not item:
+                continue
+            place = f"{prefix}[{index}]" if isinstance(item, dict) else prefix
+            fields.update(flat_fields(item, place))
+        return fields
+    return {prefix or "body": str(detail)}
+
+
+def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The site's 404 handler: under /api/, the error envelope rather than an HTML page."""
+    if not request.path.startswith("/api/"):
+        return page_not_found(request, exception or Http404())
+    return JsonResponse(
+        error_body("not_found", f"There is no API endpoint at {request.path}; the endpoints are listed at /api/docs/."),
+        status=status.HTTP_404_NOT_FOUND,
+    )
+
+
+def _roll_back() -> None:
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            connection.set_rollback(True)

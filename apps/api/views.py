@@ -1,0 +1,75 @@
+"""The base every endpoint builds on: roles per method, ETags for polling, cursor pages, 404 for unknown ids."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar, TypeVar
+
+from django.db.models import Model, QuerySet
+from django.http import HttpResponseNotModified
+from django.utils.cache import patch_vary_headers
+from django.utils.http import parse_etags, quote_etag
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from apps.api.errors import ApiError
+from apps.api.pagination import ApiCursorPagination
+from apps.api.permissions import Capability, HasCapability
+
+ModelT = TypeVar("ModelT", bound=Model)
+
+
+class ApiView(GenericAPIView):
+    """An endpoint: ``required`` maps each HTTP method to the capability it needs (see apps.api.permissions).
+
+    Successful GETs carry an ``ETag`` (a hash of the body); a client that polls a run sends it back as
+    ``If-None-Match`` and gets ``304 Not Modified``, with no body, until something changed.
+    """
+
+    permission_classes = [IsAuthenticated, HasCapability]
+    required: ClassVar[dict[str, Capability]] = {}
+    pagination_class = None
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method in ("GET", "HEAD") and response.status_code == 200 and isinstance(response, Response):
+            response.render()
+            etag = quote_etag(hashlib.sha256(response.content).hexdigest()[:32])
+            response["ETag"] = etag
+            response["Cache-Control"] = "private, no-cache"
+            patch_vary_headers(response, ["Authorization", "Cookie"])
+            if etag in parse_etags(request.headers.get("If-None-Match", "")):
+                not_modified = HttpResponseNotModified()
+                for header in ("ETag", "Cache-Control", "Vary"):
+                    not_modified[header] = response[header]
+                return not_modified
+        return response
+
+    def page(self, queryset: QuerySet[Any], serializer_class: type[BaseSerializer], **context: Any) -> Response:
+        """One cursor page of ``queryset``, newest first, each row through ``serializer_class``."""
+        paginator = self.paginator or ApiCursorPagination()
+        rows = paginator.paginate_queryset(queryset, self.request, view=self)
+        data = serializer_class(rows, many=True, context={"request": self.request, **context}).data
+        return paginator.get_paginated_response(data)
+
+
+class ApiListView(ApiView):
+    """An endpoint whose GET answers cursor pages."""
+
+    pagination_class = ApiCursorPagination
+
+
+def get_or_404(queryset: QuerySet[ModelT], pk: int, what: str) -> ModelT:
+    """The row ``pk`` of ``queryset``, or a 404 that says which kind of thing was not found."""
+    row = queryset.filter(pk=pk).first()
+    if row is None:
+        raise ApiError(404, "not_found", f"There is no {what} {pk}.")
+    return row
+
+
+def created(data: Any, location: str, *, http_status: int = 201) -> Response:
+    """201 (or 202 for queued work) with the new resource's address in ``Location``."""
+    return Response(data, status=http_status, headers={"Location": location})

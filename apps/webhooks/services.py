@@ -1,0 +1,308 @@
+"""Webhooks: subscribers, the events sent to them, and delivery with signatures and retries.
+
+An event (``webhook_event_emit``) becomes one ``WebhookDelivery`` per active subscriber of it, written
+in the transaction that made the event happen and sent by a worker on the ``default`` queue once it
+commits. Each attempt POSTs the JSON payload with these headers:
+
+- ``X-Webhook-Event``: the event name; ``X-Webhook-Id``: the event's id (the same for every subscriber,
+  and on every retry: use it to ignore a delivery you have already handled);
+- ``X-Webhook-Timestamp``: Unix seconds when the attempt was signed;
+- ``X-Webhook-Signature``: ``sha256=`` and the hex HMAC-SHA256, keyed with the subscriber's secret, of
+  ``"{timestamp}."`` followed by the raw body. Receivers recompute it and compare in constant time, and
+  refuse old timestamps.
+
+An answer in 2xx delivers it. Anything else (an error status, a timeout, a refused connection, a
+redirect) is retried after WEBHOOK_RETRY_BASE_SECONDS, doubling each time up to WEBHOOK_RETRY_MAX_SECONDS,
+until WEBHOOK_MAX_ATTEMPTS attempts; then the delivery is failed. Every attempt is logged on the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.webhooks.choices import SUBSCRIBABLE_EVENTS, DeliveryStatus, WebhookEvent
+from apps.webhooks.models import WebhookDelivery, WebhookSubscription
+from apps.webhooks.targets import TargetRefused, check_target, connection_to
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_QUEUE = "default"
+SIGNATURE_HEADER = "X-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Webhook-Timestamp"
+EVENT_HEADER = "X-Webhook-Event"
+ID_HEADER = "X-Webhook-Id"
+RESPONSE_EXCERPT_CHARS = 2_000
+SECRET_BYTES = 32
+MIN_SECRET_LENGTH = 16
+ATTEMPT_LOG_CHARS = 10_000
+
+
+class WebhookError(ValueError):
+    """A subscriber cannot be saved as asked; ``errors`` holds one message per field."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__(" ".join(f"{field}: {message}" for field, message in self.errors.items()))
+
+
+# --- Subscribers -----------------------------------------------------------------------------------------
+
+
+def webhook_subscription_create(
+    *,
+    name: str,
+    url: str,
+    events: list[str],
+    secret: str | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> WebhookSubscription:
+    """A new subscriber of ``events`` at ``url``; without a ``secret`` one is generated (read it back once, from the row)."""
+    secret = secret if secret is not None else secrets.token_urlsafe(SECRET_BYTES)
+    errors = _subscription_errors(name=name, url=url, events=events, secret=secret)
+    if errors:
+        raise WebhookError(errors)
+    return WebhookSubscription.objects.create(
+        name=name.strip(), url=url.strip(), events=_ordered(events), secret=secret, created_by=created_by
+    )
+
+
+def webhook_subscription_update(*, subscription: WebhookSubscription, **changes: Any) -> WebhookSubscription:
+    """Change a subscriber's ``name``, ``url``, ``events``, ``secret`` or ``is_active``; the URL is checked again."""
+    unknown = set(changes) - {"name", "url", "events", "secret", "is_active"}
+    if unknown:
+        raise WebhookError({name: "This cannot be changed." for name in sorted(unknown)})
+    merged = {
+        "name": changes.get("name", subscription.name),
+        "url": changes.get("url", subscription.url),
+        "events": changes.get("events", subscription.events),
+        "secret": changes.get("secret", subscription.secret),
+    }
+    errors = _subscription_errors(**merged, check_url="url" in changes)
+    if errors:
+        raise WebhookError(errors)
+    subscription.name = merged["name"].strip()
+    subscription.url = merged["url"].strip()
+    subscription.events = _ordered(merged["events"])
+    subscription.secret = merged["secret"]
+    subscription.is_active = bool(changes.get("is_active", subscription.is_active))
+    subscription.save()
+    return subscription
+
+
+def _subscription_errors(
+    *, name: str, url: str, events: list[str], secret: str, check_url: bool = True
+) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not name.strip():
+        errors["name"] = "Name the subscriber, e.g. 'CI deploy hook'."
+    if check_url:
+        try:
+            check_target(url.strip())
+        except TargetRefused as error:
+            errors["url"] = str(error)
+    unknown = [event for event in events if event not in SUBSCRIBABLE_EVENTS]
+    if unknown:
+        errors["events"] = f"Unknown event {unknown[0]!r}: choose from {', '.join(SUBSCRIBABLE_EVENTS)}."
+    elif not events:
+        errors["events"] = f"Subscribe to at least one event: {', '.join(SUBSCRIBABLE_EVENTS)}."
+    if len(secret) < MIN_SECRET_LENGTH:
+        errors["secret"] = f"A secret is at least {MIN_SECRET_LENGTH} characters; leave it out to get a random one."
+    return errors
+
+
+def _ordered(events: list[str]) -> list[str]:
+    return [event for event in SUBSCRIBABLE_EVENTS if event in set(events)]
+
+
+# --- Events ----------------------------------------------------------------------------------------------
+
+
+def webhook_event_emit(*, event: str, key: str, data: dict[str, Any]) -> list[WebhookDelivery]:
+    """Queue ``event`` for every active subscriber of it; ``key`` names what happened, so it is sent once.
+
+    Runs inside the caller's transaction: the deliveries exist only if what happened is committed, and
+    they are sent once it is.
+    """
+    subscribers = [
+        subscription
+        for subscription in WebhookSubscription.objects.filter(is_active=True)
+        if event in subscription.events
+    ]
+    if not subscribers:
+        return []
+    return _queue(event=event, key=key, data=data, subscribers=subscribers)
+
+
+def webhook_ping(*, subscription: WebhookSubscription) -> WebhookDelivery:
+    """Send a ``ping`` event to one subscriber now, whatever it subscribed to: a test of URL and secret."""
+    event_id = uuid.uuid4()
+    data = {"subscription": subscription.pk, "message": "A test delivery: your endpoint and secret work."}
+    (delivery,) = _queue(
+        event=WebhookEvent.PING, key=f"ping:{event_id}", data=data, subscribers=[subscription], event_id=event_id
+    )
+    return delivery
+
+
+def _queue(
+    *,
+    event: str,
+    key: str,
+    data: dict[str, Any],
+    subscribers: list[WebhookSubscription],
+    event_id: uuid.UUID | None = None,
+) -> list[WebhookDelivery]:
+    event_id = event_id or uuid.uuid4()
+    now = timezone.now()
+    payload = {"id": str(event_id), "event": str(event), "created_at": now.isoformat(), "data": data}
+    WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(
+                subscription=subscription,
+                event=event,
+                event_id=event_id,
+                event_key=key,
+                payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
+                next_attempt_at=now,
+            )
+            for subscription in subscribers
+        ],
+        ignore_conflicts=True,
+    )
+    deliveries = list(WebhookDelivery.objects.filter(event_id=event_id, event_key=key))
+    for delivery in deliveries:
+        _send_later(delivery.pk, countdown=0)
+    return deliveries
+
+
+# --- Delivery --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    delivery: WebhookDelivery
+    attempted: bool
+    retry_in: float | None
+
+
+def sign(*, secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header's value: ``sha256=<hex HMAC-SHA256 of "{timestamp}." + body>``."""
+    digest = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones: doubling from the base, capped."""
+    return float(min(settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempts - 1), settings.WEBHOOK_RETRY_MAX_SECONDS))
+
+
+def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult | None:
+    """Make the next attempt of a pending delivery whose time has come; schedule the one after if it fails.
+
+    The attempt is claimed with one conditional UPDATE (its due time moves past the attempt's timeout), so
+    two workers handed the same message never both send it, and no lock is held while the receiver answers.
+    Returns None for a delivery that is gone, ``attempted=False`` for one not pending or not yet due.
+    """
+    now = timezone.now()
+    lease = now + timedelta(seconds=float(settings.WEBHOOK_TIMEOUT_SECONDS) + 60)
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1))
+    claimed = WebhookDelivery.objects.filter(due, pk=delivery_id, status=DeliveryStatus.PENDING).update(
+        next_attempt_at=lease
+    )
+    delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
+    if delivery is None:
+        return None
+    if not claimed:
+        return AttemptResult(delivery=delivery, attempted=False, retry_in=None)
+    status, body, error, elapsed = _post(delivery)
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    delivery.response_status = status
+    delivery.response_body = body
+    delivery.error = error
+    delivery.duration_ms = elapsed
+    retry_in: float | None = None
+    if status is not None and 200 <= status < 300:
+        delivery.status = DeliveryStatus.SUCCEEDED
+        delivery.delivered_at = timezone.now()
+        delivery.next_attempt_at = None
+        outcome = f"delivered ({status})"
+    elif not delivery.subscription.is_active or delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+        why = "the subscriber is inactive" if not delivery.subscription.is_active else "no attempts left"
+        outcome = f"failed: {error}; {why}"
+    else:
+        retry_in = retry_delay(delivery.attempts)
+        delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_in)
+        outcome = f"failed: {error}; next try in {retry_in:.0f} s"
+    line = f"{now.isoformat(timespec='seconds')} attempt {delivery.attempts}: {outcome} ({elapsed:.0f} ms)\n"
+    delivery.attempt_log = (delivery.attempt_log + line)[-ATTEMPT_LOG_CHARS:]
+    with transaction.atomic():
+        delivery.save()
+        if retry_in is not None:
+            _send_later(delivery.pk, countdown=retry_in)
+    if delivery.status == DeliveryStatus.FAILED:
+        logger.warning("Webhook delivery %s to %s failed for good: %s", delivery.pk, delivery.subscription.url, error)
+    return AttemptResult(delivery=delivery, attempted=True, retry_in=retry_in)
+
+
+def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, float]:
+    """POST the payload: (status or None, the answer's start, what went wrong or "", milliseconds)."""
+    subscription = delivery.subscription
+    body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "sentiment-platform-webhooks/1",
+        EVENT_HEADER: delivery.event,
+        ID_HEADER: str(delivery.event_id),
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(secret=subscription.secret, timestamp=timestamp, body=body),
+    }
+    started = time.perf_counter()
+    try:
+        target = check_target(subscription.url)
+    except TargetRefused as error:
+        return None, "", str(error), 0.0
+    connection = connection_to(target, timeout=float(settings.WEBHOOK_TIMEOUT_SECONDS))
+    try:
+        connection.request("POST", target.path, body=body, headers=headers)
+        response = connection.getresponse()
+        excerpt = response.read(RESPONSE_EXCERPT_CHARS).decode("utf-8", errors="replace")
+        status = response.status
+        error = "" if 200 <= status < 300 else f"HTTP {status} {response.reason}".strip()
+        if 300 <= status < 400:
+            error += " (redirects are not followed: give the final URL)"
+        return status, excerpt, error, (time.perf_counter() - started) * 1000
+    except (OSError, http.client.HTTPException) as error:
+        return None, "", f"{type(error).__name__}: {error}", (time.perf_counter() - started) * 1000
+    finally:
+        connection.close()
+
+
+def _send_later(delivery_id: int, *, countdown: float) -> None:
+    # Imported here: the task module imports this one.
+    from workers.tasks.webhooks import deliver_webhook
+
+    transaction.on_commit(
+        lambda: deliver_webhook.apply_async(args=[delivery_id], countdown=countdown, queue=DELIVERY_QUEUE)
+    )
