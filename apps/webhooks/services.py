@@ -27,7 +27,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -54,6 +54,9 @@ RESPONSE_EXCERPT_CHARS = 2_000
 SECRET_BYTES = 32
 MIN_SECRET_LENGTH = 16
 ATTEMPT_LOG_CHARS = 10_000
+# A pending delivery this late (past its due time or the lease of an attempt in flight) is queued again.
+RESEND_AFTER_SECONDS = 600
+RESEND_BATCH = 500
 
 
 class WebhookError(ValueError):
@@ -263,6 +266,23 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptResult | None:
     if delivery.status == DeliveryStatus.FAILED:
         logger.warning("Webhook delivery %s to %s failed for good: %s", delivery.pk, delivery.subscription.url, error)
     return AttemptResult(delivery=delivery, attempted=True, retry_in=retry_in)
+
+
+def webhook_deliveries_resend_overdue(*, now: datetime | None = None) -> int:
+    """Queue again the pending deliveries long overdue: their message was lost, or their worker died mid-attempt.
+
+    Every worker calls this now and then. A delivery queued twice is still sent once: each attempt is
+    claimed first (``webhook_delivery_attempt``). Returns how many were queued.
+    """
+    cutoff = (now or timezone.now()) - timedelta(seconds=RESEND_AFTER_SECONDS)
+    overdue = list(
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=cutoff)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:RESEND_BATCH]
+    )
+    for delivery_id in overdue:
+        _send_later(delivery_id, countdown=0)
+    return len(overdue)
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, float]:

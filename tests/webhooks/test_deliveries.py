@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,13 @@ from apps.reviews.services import review_import
 from apps.training.models import EvaluationRun, TrainingRun
 from apps.webhooks.choices import DeliveryStatus
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
-from apps.webhooks.services import retry_delay, sign, webhook_delivery_attempt, webhook_event_emit
+from apps.webhooks.services import (
+    retry_delay,
+    sign,
+    webhook_deliveries_resend_overdue,
+    webhook_delivery_attempt,
+    webhook_event_emit,
+)
 from tests.registry.factories import SnapshotFactory, make_version, train_tfidf_artifact
 from tests.webhooks.conftest import SECRET, Receiver
 
@@ -174,6 +181,25 @@ def test_a_url_that_now_reaches_a_refused_address_is_not_called(
     delivery.refresh_from_db()
     assert receiver.requests == []
     assert "loopback" in delivery.error and delivery.attempts == 1
+
+
+def test_a_delivery_whose_message_was_lost_is_queued_again_and_still_sent_once(
+    receiver: Receiver, subscription: WebhookSubscription, sent_tasks: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    lost, due = emit(), webhook_event_emit(event="import.finished", key="import:1", data={})[0]
+    WebhookDelivery.objects.filter(pk=lost.pk).update(next_attempt_at=timezone.now() - timedelta(hours=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        resent = webhook_deliveries_resend_overdue()
+    for call in sent_tasks:
+        webhook_delivery_attempt(delivery_id=call["args"][0])
+        webhook_delivery_attempt(delivery_id=call["args"][0])
+
+    assert resent == 1 and [call["args"] for call in sent_tasks] == [[lost.pk]]
+    assert len(receiver.requests) == 1
+    lost.refresh_from_db()
+    due.refresh_from_db()
+    assert lost.status == DeliveryStatus.SUCCEEDED and due.status == DeliveryStatus.PENDING
 
 
 # --- Events ----------------------------------------------------------------------------------------------
