@@ -259,8 +259,10 @@ class ReviewListView(ApiListView):
             gold_label=_label_filter(wanted.get("gold_label")),
             human_label=_label_filter(wanted.get("human_label")),
         )
-        # The selector's matches as a subquery: its own ordering and columns are the page's business, not ours.
-        reviews = Review.objects.filter(pk__in=review_search(filters)).select_related("resolution")
+        reviews = Review.objects.select_related("resolution")
+        if filters != ReviewFilters():
+            # The selector's matches as a subquery: the page orders and reads the rows itself.
+            reviews = reviews.filter(pk__in=review_search(filters))
         if "source" in wanted:
             reviews = reviews.filter(source=wanted["source"])
         if "import_job" in wanted:

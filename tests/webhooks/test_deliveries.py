@@ -184,7 +184,10 @@ def test_a_url_that_now_reaches_a_refused_address_is_not_called(
 
 
 def test_a_delivery_whose_message_was_lost_is_queued_again_and_still_sent_once(
-    receiver: Receiver, subscription: WebhookSubscription, sent_tasks: list[Any], django_capture_on_commit_callbacks: Any
+    receiver: Receiver,
+    subscription: WebhookSubscription,
+    sent_tasks: list[Any],
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     lost, due = emit(), webhook_event_emit(event="import.finished", key="import:1", data={})[0]
     WebhookDelivery.objects.filter(pk=lost.pk).update(next_attempt_at=timezone.now() - timedelta(hours=1))
