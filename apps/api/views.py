@@ -1,14 +1,10 @@
-"""The base every endpoint builds on: roles per method, ETags for polling, cursor pages, 404 for unknown ids."""
+"""The base every endpoint builds on: roles per method, cursor pages, 404s that name what is missing."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Model, QuerySet
-from django.http import HttpResponseNotModified
-from django.utils.cache import patch_vary_headers
-from django.utils.http import parse_etags, quote_etag
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -25,28 +21,12 @@ ModelT = TypeVar("ModelT", bound=Model)
 class ApiView(GenericAPIView):
     """An endpoint: ``required`` maps each HTTP method to the capability it needs (see apps.api.permissions).
 
-    Successful GETs carry an ``ETag`` (a hash of the body); a client that polls a run sends it back as
-    ``If-None-Match`` and gets ``304 Not Modified``, with no body, until something changed.
+    (ETags and 304 answers for every GET come from apps.api.middleware.)
     """
 
     permission_classes = [IsAuthenticated, HasCapability]
     required: ClassVar[dict[str, Capability]] = {}
     pagination_class = None
-
-    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        if request.method in ("GET", "HEAD") and response.status_code == 200 and isinstance(response, Response):
-            response.render()
-            etag = quote_etag(hashlib.sha256(response.content).hexdigest()[:32])
-            response["ETag"] = etag
-            response["Cache-Control"] = "private, no-cache"
-            patch_vary_headers(response, ["Authorization", "Cookie"])
-            if etag in parse_etags(request.headers.get("If-None-Match", "")):
-                not_modified = HttpResponseNotModified()
-                for header in ("ETag", "Cache-Control", "Vary"):
-                    not_modified[header] = response[header]
-                return not_modified
-        return response
 
     def page(self, queryset: QuerySet[Any], serializer_class: type[BaseSerializer], **context: Any) -> Response:
         """One cursor page of ``queryset``, newest first, each row through ``serializer_class``."""

@@ -207,3 +207,13 @@ def test_polling_with_the_etag_answers_304_until_the_run_changes(world: World) -
     assert unchanged["ETag"] == first["ETag"]
     assert changed.status_code == 200 and changed["ETag"] != first["ETag"]
     assert changed.json()["progress_percent"] == 50.0 and changed.json()["updated_at"]
+    assert "private" in changed["Cache-Control"] and "Authorization" in changed["Vary"]
+
+
+def test_every_api_get_has_an_etag_the_labelling_api_included(world: World) -> None:
+    client = world.client("analyst")
+    queues = client.get("/api/labelling/queues/")
+
+    again = client.get("/api/labelling/queues/", headers={"If-None-Match": queues["ETag"]})
+
+    assert queues.status_code == 200 and again.status_code == 304
