@@ -2,9 +2,10 @@
 
 A fresh PostgreSQL database gets IMDb's 100,000 reviews (or as many synthetic ones when the parquet
 copy is missing), a current model version with a batch prediction of every review, and one queue over
-all of them, most uncertain first, worked by 10 analysts. Then 10 processes, one per analyst, each with
-its own database connection, go round after round; in each round all 10 ask at the same instant
-(a barrier), so every request races the other nine:
+all of them, most uncertain first, worked by 10 analysts. First one analyst works alone (the cost of a
+request with nobody to wait for: ``service_alone``, ``page_alone``). Then 10 processes, one per
+analyst, each with its own database connection, go round after round; in each round all 10 ask at the
+same instant (a barrier), so every request races the other nine:
 
 - **service**: ``assignment_next`` (claim the next review), then the label is recorded (not timed);
 - **page**: the labelling page's HTMX request, as the browser sends it when the analyst presses a key:
@@ -68,13 +69,6 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=100_000)
     parser.add_argument("--paced-requests", type=int, default=40, help="requests per analyst in the paced phase")
     parser.add_argument("--think-seconds", type=float, default=1.0, help="mean reading time in the paced phase")
-    parser.add_argument(
-        "--priority",
-        type=int,
-        default=0,
-        help="a negative nice value for the analysts' processes and their PostgreSQL backends (needs root): "
-        "on a machine shared with other work, it keeps that work from standing in the queue for the CPU",
-    )
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -92,12 +86,10 @@ def main() -> None:
             subprocess.run([sys.executable, "manage.py", *command], cwd=REPO_ROOT, env=env, check=True)
         os.environ.update(env)
         setup = _in_django(prepare, args.reviews, args.analysts)
-        phases = {
-            phase: run_phase(phase, args.analysts, args.rounds, priority=args.priority) for phase in ("service", "page")
-        }
-        phases["page_paced"] = run_phase(
-            "page_paced", args.analysts, args.paced_requests, think=args.think_seconds, priority=args.priority
-        )
+        # One analyst alone first: what a request costs with nobody to wait for.
+        phases = {f"{phase}_alone": run_phase(phase, 1, args.rounds // 2, alone=True) for phase in ("service", "page")}
+        phases.update({phase: run_phase(phase, args.analysts, args.rounds) for phase in ("service", "page")})
+        phases["page_paced"] = run_phase("page_paced", args.analysts, args.paced_requests, think=args.think_seconds)
         checks = _in_django(check_and_explain, args.analysts)
 
     results = {
@@ -107,7 +99,6 @@ def main() -> None:
         "analysts": args.analysts,
         "rounds": args.rounds,
         "target_p95_ms": TARGET_P95_MS,
-        "priority": args.priority,
         # Other work on the machine (other benchmarks, test suites) shows up in the latencies.
         "load_average_1_5_15_min": {
             "before": [round(x, 2) for x in load_before],
@@ -122,8 +113,10 @@ def main() -> None:
     service, page, paced = (
         phases["service"]["next_ms"], phases["page"]["request_ms"], phases["page_paced"]["request_ms"]
     )
+    alone = phases["service_alone"]["next_ms"], phases["page_alone"]["request_ms"]
     print(
-        f"next review with {setup['reviews']:,} reviews and {args.analysts} analysts: all asking at once, "
+        f"next review with {setup['reviews']:,} reviews: one analyst alone, service p95 {alone[0]['p95']:.1f} ms, "
+        f"page p95 {alone[1]['p95']:.1f} ms; {args.analysts} analysts all asking at once, "
         f"service p50 {service['p50']:.1f} ms, p95 {service['p95']:.1f} ms, "
         f"page (label + next) p50 {page['p50']:.1f} ms, p95 {page['p95']:.1f} ms; "
         f"paced, page p50 {paced['p50']:.1f} ms, p95 {paced['p95']:.1f} ms; "
@@ -230,12 +223,12 @@ def _predict_everything() -> None:
 # --- The timed phases ------------------------------------------------------------------------------------
 
 
-def run_phase(phase: str, analysts: int, rounds: int, think: float = 0.0, priority: int = 0) -> dict[str, Any]:
+def run_phase(phase: str, analysts: int, rounds: int, think: float = 0.0, alone: bool = False) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(analysts)
     results = context.Queue()
     processes = [
-        context.Process(target=analyst, args=(phase, index, rounds, barrier, results, think, priority))
+        context.Process(target=analyst, args=(phase, index, rounds, barrier, results, think))
         for index in range(analysts)
     ]
     started = time.perf_counter()
@@ -257,15 +250,15 @@ def run_phase(phase: str, analysts: int, rounds: int, think: float = 0.0, priori
         "all analysts at the same instant",
         "page_paced": f"the same request, each analyst reading each review for 0 to {2 * think:g} s first",
     }[phase]
+    if alone:
+        measured = measured.replace("all analysts at the same instant", "one analyst alone")
     return {"measured": measured, "requests": len(samples), key: _summary(samples), "wall_s": round(seconds, 1)}
 
 
-def analyst(phase: str, index: int, rounds: int, barrier: Any, results: Any, think: float, priority: int) -> None:
+def analyst(phase: str, index: int, rounds: int, barrier: Any, results: Any, think: float) -> None:
     """One analyst in a process of its own: rounds of asking at the same instant as the others."""
     try:
         _setup_django()
-        if priority:
-            _raise_priority(priority)
         from django.contrib.auth.models import User
         from django.test import Client
 
@@ -398,17 +391,6 @@ def _summary(samples: list[float]) -> dict[str, float]:
         "max": round(ordered[-1], 2),
         "mean": round(statistics.fmean(ordered), 2),
     }
-
-
-def _raise_priority(priority: int) -> None:
-    """This process and the PostgreSQL backend serving its connection get the nice value ``priority``."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-    for pid in (0, backend):
-        os.setpriority(os.PRIO_PROCESS, pid, priority)
 
 
 def _setup_django() -> None:

@@ -7,7 +7,8 @@ review's live assignments again in a fresh statement, which sees every assignmen
 the lock was granted, and only then inserts its own: a review never has more live assignments than
 the queue's overlap. Live means labelled (not skipped) or handed out and not yet expired. Every
 path that can add a live assignment (handing out, labelling after one's hold expired) takes the
-item's lock first. On SQLite, which has no row locks, the whole transaction holds the database's
+item's lock first, and labelling, skipping, undoing and settling a review lock all its queue items, so
+they take turns. On SQLite, which has no row locks, the whole transaction holds the database's
 write lock (``transaction_mode = IMMEDIATE``), which serialises the same steps.
 """
 
@@ -417,6 +418,7 @@ def annotation_create(*, queue: LabellingQueue, user: AbstractBaseUser, review_i
 def assignment_skip(*, queue: LabellingQueue, user: AbstractBaseUser, review_id: int) -> Assignment:
     """Pass on a review: it goes back to the queue for others and never comes back to this analyst here."""
     with transaction.atomic():
+        sql.lock_items(review_id)
         assignment = (
             Assignment.objects.select_for_update()
             .filter(queue=queue, review_id=review_id, user=user, completed_at__isnull=True)

@@ -59,20 +59,27 @@ def next_item(
     PostgreSQL the row comes locked, and rows other transactions hold locked are skipped.
     """
     assignment = table(Assignment)
+    mine = (
+        f"SELECT 1 FROM {assignment} mine WHERE mine.queue_id = item.queue_id AND mine.review_id = item.review_id "
+        "AND mine.user_id = %s"
+    )
     if overlap == 1:
-        live = _LIVE.format(what="1", assignment=assignment, queue="item.queue_id", review="item.review_id")
-        room, room_params = f"NOT EXISTS ({live})", [moment(now)]
+        # One anti-join for both: any live assignment, or one of the analyst's own (fewer joins to plan).
+        taken = (
+            f"SELECT 1 FROM {assignment} live WHERE live.queue_id = item.queue_id AND live.review_id = item.review_id "
+            "AND (live.user_id = %s OR (live.completed_at IS NOT NULL AND NOT live.skipped) "
+            "OR (live.completed_at IS NULL AND live.expires_at > %s))"
+        )
+        room, room_params = f"NOT EXISTS ({taken})", [user_id, moment(now)]
     else:
         live = _LIVE.format(what="COUNT(*)", assignment=assignment, queue="item.queue_id", review="item.review_id")
-        room, room_params = f"({live}) < %s", [moment(now), overlap]
+        room, room_params = f"NOT EXISTS ({mine}) AND ({live}) < %s", [user_id, moment(now), overlap]
     passed = list(passed)
     columns = ", ".join(f"review.{connection.ops.quote_name(name)}" for name in REVIEW_FIELDS)
     sql = (
         f"SELECT item.id, item.review_id, {columns} FROM {table(QueueItem)} item "
         f"JOIN {table(Review)} review ON review.id = item.review_id "
         "WHERE item.queue_id = %s AND NOT item.is_done "
-        f"AND NOT EXISTS (SELECT 1 FROM {assignment} mine WHERE mine.queue_id = item.queue_id "
-        "AND mine.review_id = item.review_id AND mine.user_id = %s) "
         f"AND NOT EXISTS (SELECT 1 FROM {table(Annotation)} labelled WHERE labelled.review_id = item.review_id "
         "AND labelled.user_id = %s) "
         f"AND NOT EXISTS (SELECT 1 FROM {table(Resolution)} resolved WHERE resolved.review_id = item.review_id) "
@@ -81,7 +88,7 @@ def next_item(
         + "ORDER BY item.rank LIMIT 1"
         + (" FOR UPDATE OF item SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else "")
     )
-    return sql, [queue_id, user_id, user_id, *room_params, *passed]
+    return sql, [queue_id, user_id, *room_params, *passed]
 
 
 def live_count(cursor: CursorWrapper, *, queue_id: int, review_id: int, now: datetime) -> int:
