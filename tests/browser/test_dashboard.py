@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from apps.predictions.predictor import predictor
@@ -18,7 +17,7 @@ from tests.browser.conftest import log_in
 from tests.conftest import WorkerProcess
 from tests.dashboard.factories import make_run, make_snapshot, snapshot_test_review_ids
 from tests.registry.factories import make_version, train_tfidf_artifact
-from tests.training.conftest import make_reviews, tiny_bert_dir, tiny_transformer_settings  # noqa: F401 - a fixture
+from tests.training.conftest import make_reviews, tiny_transformer_settings
 
 PROGRESS = "#run-live [role=progressbar]"
 PROGRESS_VALUE = f"() => parseFloat(document.querySelector('{PROGRESS}').getAttribute('aria-valuenow'))"

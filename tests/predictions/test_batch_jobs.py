@@ -37,7 +37,6 @@ from tests.registry.factories import (
     train_tfidf_artifact,
     train_tiny_transformer_artifact,
 )
-from tests.training.conftest import tiny_bert_dir  # noqa: F401  (the session fixture, reused)
 from workers.ml.predictor import load_model
 from workers.tasks.predictions import run_batch_prediction
 
@@ -109,7 +108,7 @@ def test_a_batch_job_on_the_worker_predicts_every_unlabelled_review_and_stores_t
 
 @pytest.mark.django_db(transaction=True)
 def test_a_transformer_version_predicts_on_the_gpu_queue_worker(
-    celery_worker_process: WorkerProcess, tiny_bert_dir: Path, tmp_path: Path  # noqa: F811
+    celery_worker_process: WorkerProcess, tiny_bert_dir: Path, tmp_path: Path
 ) -> None:
     artifact = train_tiny_transformer_artifact(tmp_path, tiny_bert_dir)
     version = make_version(artifact, kind="transformer", base_model=str(tiny_bert_dir))
