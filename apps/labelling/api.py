@@ -66,6 +66,137 @@ from apps.reviews.choices import Label, LabelSource
 from apps.reviews.models import DatasetSnapshot, ImportJob, Review
 from apps.reviews.snapshots import MAX_SEED, SnapshotError, snapshot_create
 
+try:
+    from drf_spectacular.utils import OpenApiExample, extend_schema_view
+except ImportError:  # pragma: no cover - as in apps.labelling.schema: without drf-spectacular, no annotations
+
+    def OpenApiExample(*args: Any, **kwargs: Any) -> None:  # type: ignore[no-redef]  # noqa: N802
+        return None
+
+    def extend_schema_view(**kwargs: Any) -> Any:  # type: ignore[no-redef]
+        return lambda view: view
+
+
+# --- Examples for the OpenAPI schema ---------------------------------------------------------------------
+
+QUEUE_PROGRESS_EXAMPLE = {
+    "reviews": 2000,
+    "done": 412,
+    "remaining": 1588,
+    "labels": 851,
+    "resolved": 398,
+    "conflicts": 14,
+    "skipped": 9,
+    "in_progress": 2,
+}
+NEW_QUEUE_PROGRESS_EXAMPLE = {
+    **QUEUE_PROGRESS_EXAMPLE,
+    **dict.fromkeys(["done", "labels", "resolved", "conflicts", "skipped", "in_progress"], 0),
+    "remaining": 2000,
+}
+QUEUE_EXAMPLE = {
+    "id": 4,
+    "name": "Uncertain reviews, May import",
+    "pool": "import",
+    "pool_snapshot": None,
+    "pool_split": "",
+    "pool_import": 12,
+    "strategy": "uncertainty",
+    "overlap": 2,
+    "annotators": ["anna", "ben"],
+    "is_active": True,
+    "created_at": "2025-05-02T08:15:00Z",
+    "ordered_at": "2025-05-02T11:40:03Z",
+    "ordered_with": 9,
+    "progress": QUEUE_PROGRESS_EXAMPLE,
+}
+LABELLING_REVIEW_EXAMPLE = {
+    "id": 50231,
+    "text": "I wanted to love it, and the first hour is gorgeous, but the second half drags and the ending falls flat.",
+    "source": "upload",
+    "external_id": "ticket-8812",
+    "gold_label": None,
+}
+ASSIGNMENT_EXAMPLE = {
+    "id": 7718,
+    "queue": 4,
+    "review": LABELLING_REVIEW_EXAMPLE,
+    "assigned_at": "2025-05-02T12:00:41Z",
+    "expires_at": "2025-05-02T12:30:41Z",
+    "suggestion": {"label": "negative", "confidence": 0.5412, "model_version": 9},
+}
+NEXT_EXAMPLE = {"assignment": ASSIGNMENT_EXAMPLE, "labels_today": 57}
+NOTHING_LEFT_EXAMPLE = {"assignment": None, "labels_today": 212}
+RESOLUTION_EXAMPLE = {
+    "label": "negative",
+    "method": "unanimous",
+    "reason": "",
+    "settled_by": None,
+    "updated_at": "2025-05-02T12:01:05Z",
+}
+ANNOTATION_EXAMPLE = {
+    "id": 30512,
+    "review": 50231,
+    "label": "negative",
+    "annotator": "anna",
+    "queue": 4,
+    "created_at": "2025-05-02T12:01:05Z",
+    "resolution": RESOLUTION_EXAMPLE,
+}
+LABELLED_EXAMPLE = {
+    "annotation": ANNOTATION_EXAMPLE,
+    "resolution": RESOLUTION_EXAMPLE,
+    "conflict": False,
+    "next": {
+        **ASSIGNMENT_EXAMPLE,
+        "id": 7725,
+        "review": {
+            **LABELLING_REVIEW_EXAMPLE,
+            "id": 50244,
+            "text": "Not a masterpiece, but funny from start to finish; the kids loved it.",
+            "external_id": "ticket-8830",
+        },
+        "assigned_at": "2025-05-02T12:01:05Z",
+        "expires_at": "2025-05-02T12:31:05Z",
+        "suggestion": {"label": "positive", "confidence": 0.6127, "model_version": 9},
+    },
+    "labels_today": 58,
+}
+CONFLICT_EXAMPLE = {
+    "review": {
+        **LABELLING_REVIEW_EXAMPLE,
+        "id": 48807,
+        "text": "Oh great, another two hours of explosions and no plot. Exactly what I was hoping for.",
+        "external_id": "ticket-8790",
+    },
+    "labels": [{"annotator": "anna", "label": "negative"}, {"annotator": "ben", "label": "positive"}],
+    "reason": "The annotators are split evenly (1 positive, 1 negative).",
+}
+SETTLED_EXAMPLE = {
+    "review": 48807,
+    "resolution": {
+        "label": "negative",
+        "method": "settled",
+        "reason": "Sarcasm: the praise is ironic and the review complains about the plot.",
+        "settled_by": "mladmin",
+        "updated_at": "2025-05-02T14:20:11Z",
+    },
+}
+EXPORT_CSV_EXAMPLE = (
+    "review_id,source,external_id,text,label,annotator,labelled_at,queue,gold_label,resolution,"
+    "resolution_method,resolution_reason,settled_by,resolved_at\r\n"
+    '48807,upload,ticket-8790,"Oh great, another two hours of explosions and no plot. Exactly what I was hoping '
+    'for.",negative,anna,2025-05-02T11:58:12Z,"Uncertain reviews, May import",,negative,settled,Sarcasm: the '
+    "praise is ironic and the review complains about the plot.,mladmin,2025-05-02T14:20:11Z\r\n"
+)
+EXPORT_JSONL_EXAMPLE = (
+    '{"review_id": 48807, "source": "upload", "external_id": "ticket-8790", "text": "Oh great, another two hours '
+    'of explosions and no plot. Exactly what I was hoping for.", "label": "negative", "annotator": "anna", '
+    '"labelled_at": "2025-05-02T11:58:12Z", "queue": "Uncertain reviews, May import", "gold_label": null, '
+    '"resolution": "negative", "resolution_method": "settled", "resolution_reason": "Sarcasm: the praise is ironic '
+    'and the review complains about the plot.", "settled_by": "mladmin", "resolved_at": "2025-05-02T14:20:11Z"}\n'
+)
+
 # --- Permissions and errors ------------------------------------------------------------------------------
 
 
@@ -401,6 +532,55 @@ class SnapshotMadeSerializer(serializers.Serializer):
 # --- Queues ----------------------------------------------------------------------------------------------
 
 
+@extend_schema_view(
+    get=extend_schema(
+        description=(
+            "The labelling queues you are listed on, each with its progress; an ML admin sees every queue. "
+            "Analysts and ML admins."
+        ),
+        examples=[OpenApiExample("A queue", value=QUEUE_EXAMPLE, response_only=True)],
+    ),
+    post=extend_schema(
+        description=(
+            "Make a queue over a pool of reviews (`unlabelled`, `snapshot_split` with `pool_snapshot` and "
+            "`pool_split`, `import` with `pool_import`, or `all`), worked in the order of its `strategy` by the "
+            "analysts in `annotators`, each review labelled by `overlap` of them. The queue is ordered at once: "
+            "201 with the queue and its progress. ML admins only."
+        ),
+        examples=[
+            OpenApiExample(
+                "An import, most uncertain first",
+                value={
+                    "name": "Uncertain reviews, May import",
+                    "pool": "import",
+                    "pool_import": 12,
+                    "strategy": "uncertainty",
+                    "overlap": 2,
+                    "annotators": ["anna", "ben"],
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "A snapshot's test split",
+                value={
+                    "name": "Check the test split",
+                    "pool": "snapshot_split",
+                    "pool_snapshot": 3,
+                    "pool_split": "test",
+                    "strategy": "suspicious",
+                    "annotators": ["anna"],
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Made",
+                value={**QUEUE_EXAMPLE, "progress": NEW_QUEUE_PROGRESS_EXAMPLE},
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
+    ),
+)
 class QueueListCreateView(generics.ListCreateAPIView):
     """GET: the queues you work (every queue for an ML admin). POST (ML admins): a new queue, ordered at once."""
 
@@ -414,6 +594,31 @@ class QueueListCreateView(generics.ListCreateAPIView):
         return queue_list(user=self.request.user).prefetch_related("annotators")
 
 
+@extend_schema_view(
+    get=extend_schema(
+        description="A queue you are listed on (any queue for an ML admin), with its progress. Analysts and ML admins.",
+        examples=[OpenApiExample("A queue", value=QUEUE_EXAMPLE, response_only=True)],
+    ),
+    patch=extend_schema(
+        description=(
+            "Change a queue's name, strategy, overlap, analysts or `is_active` (an inactive queue hands out no "
+            "review and is hidden from its analysts). Its pool cannot change: make a new queue instead. A new "
+            "strategy or overlap orders the queue again. ML admins only."
+        ),
+        examples=[
+            OpenApiExample(
+                "Suspicious labels first, three labels a review",
+                value={"strategy": "suspicious", "overlap": 3},
+                request_only=True,
+            ),
+            OpenApiExample("Another analyst", value={"annotators": ["anna", "ben", "chloe"]}, request_only=True),
+            OpenApiExample("Paused", value={"is_active": False}, request_only=True),
+            OpenApiExample(
+                "Changed", value={**QUEUE_EXAMPLE, "strategy": "suspicious", "overlap": 3}, response_only=True
+            ),
+        ],
+    ),
+)
 class QueueDetailView(generics.RetrieveUpdateAPIView):
     """GET: a queue with its progress. PATCH (ML admins): its name, strategy, overlap, analysts or is_active."""
 
@@ -440,7 +645,42 @@ class QueueReorderView(APIView):
 
     permission_classes = ML_ADMIN
 
-    @extend_schema(request=None, responses=ReorderSerializer)
+    @extend_schema(
+        description=(
+            "Order the queue again from its pool and the current model's latest batch predictions (most uncertain "
+            "or most suspicious first, as its strategy says); reviews without a prediction come last, in random "
+            "order. New reviews in the pool join the queue. ML admins only."
+        ),
+        request=None,
+        responses=ReorderSerializer,
+        examples=[
+            OpenApiExample(
+                "Ordered by model version 9",
+                value={
+                    "reviews": 2000,
+                    "predicted": 1987,
+                    "done": 412,
+                    "model_version": 9,
+                    "summary": (
+                        "2,000 reviews ordered by the batch predictions of model version 9, which cover 1,987 of "
+                        "them (the rest come last, in random order)."
+                    ),
+                },
+                response_only=True,
+            ),
+            OpenApiExample(
+                "No batch predictions",
+                value={
+                    "reviews": 2000,
+                    "predicted": 0,
+                    "done": 412,
+                    "model_version": None,
+                    "summary": "2,000 reviews in random order.",
+                },
+                response_only=True,
+            ),
+        ],
+    )
     def post(self, request: Request, pk: int) -> Response:
         order = queue_order_rebuild(queue=_queue_for(request, pk))
         return Response(
@@ -459,7 +699,45 @@ class QueueProgressView(APIView):
 
     permission_classes = ANALYST
 
-    @extend_schema(responses=ProgressSerializer)
+    @extend_schema(
+        description=(
+            "The queue's progress and, for each analyst, labels given (in all and today), skips, reviews held now "
+            "and accuracy against the gold labels. Analysts of the queue and ML admins."
+        ),
+        responses=ProgressSerializer,
+        examples=[
+            OpenApiExample(
+                "Two analysts",
+                value={
+                    "queue": 4,
+                    "progress": QUEUE_PROGRESS_EXAMPLE,
+                    "analysts": [
+                        {
+                            "username": "anna",
+                            "labels": 455,
+                            "today": 57,
+                            "skipped": 4,
+                            "in_progress": 1,
+                            "gold_labels": 40,
+                            "gold_correct": 37,
+                            "gold_accuracy": 0.925,
+                        },
+                        {
+                            "username": "ben",
+                            "labels": 396,
+                            "today": 0,
+                            "skipped": 5,
+                            "in_progress": 1,
+                            "gold_labels": 0,
+                            "gold_correct": 0,
+                            "gold_accuracy": None,
+                        },
+                    ],
+                },
+                response_only=True,
+            )
+        ],
+    )
     def get(self, request: Request, pk: int) -> Response:
         queue = _queue_for(request, pk)
         if not is_ml_admin(request.user) and not queue_can_be_worked_by(queue, request.user):
@@ -491,7 +769,20 @@ class NextReviewView(APIView):
 
     permission_classes = ANALYST
 
-    @extend_schema(request=None, responses=NextSerializer)
+    @extend_schema(
+        description=(
+            "The review to label now: the one you already hold in this queue, or else a hold on the queue's next "
+            "review, yours for LABELLING_ASSIGNMENT_MINUTES (30 by default). `suggestion` is the current model's "
+            "prediction of it, when there is one. `assignment` is null when the queue has nothing left for you. "
+            "Analysts of the queue and ML admins."
+        ),
+        request=None,
+        responses=NextSerializer,
+        examples=[
+            OpenApiExample("A review to label", value=NEXT_EXAMPLE, response_only=True),
+            OpenApiExample("Nothing left", value=NOTHING_LEFT_EXAMPLE, response_only=True),
+        ],
+    )
     def post(self, request: Request, pk: int) -> Response:
         queue = _queue_for(request, pk)
         try:
@@ -506,7 +797,21 @@ class LabelView(APIView):
     permission_classes = ANALYST
     parser_classes = [JSONParser, FormParser]
 
-    @extend_schema(request=LabelInput, responses={201: LabelledSerializer})
+    @extend_schema(
+        description=(
+            "Label a review the queue assigned to you, `positive` or `negative`: 201 with the label, the review's "
+            "resolution once its labels are all in and agree (`conflict` is true when they disagree: an ML admin "
+            "settles it), and your next review. 403 for a review not assigned to you; 409 for one you have "
+            "labelled already, one that is resolved already, or one whose hold expired and went to another "
+            "analyst. Analysts of the queue and ML admins."
+        ),
+        request=LabelInput,
+        responses={201: LabelledSerializer},
+        examples=[
+            OpenApiExample("A label", value={"review": 50231, "label": "negative"}, request_only=True),
+            OpenApiExample("Labelled", value=LABELLED_EXAMPLE, response_only=True, status_codes=["201"]),
+        ],
+    )
     def post(self, request: Request, pk: int) -> Response:
         queue = _queue_for(request, pk)
         body = LabelInput(data=request.data)
@@ -536,7 +841,23 @@ class SkipView(APIView):
     permission_classes = ANALYST
     parser_classes = [JSONParser, FormParser]
 
-    @extend_schema(request=SkipInput, responses=NextSerializer)
+    @extend_schema(
+        description=(
+            "Pass on a review assigned to you (too ambiguous, not a review, another language): the queue does "
+            "not give it to you again. The answer is your next review, as from `next/`. Analysts of the queue "
+            "and ML admins."
+        ),
+        request=SkipInput,
+        responses=NextSerializer,
+        examples=[
+            OpenApiExample("Skip a review", value={"review": 50231}, request_only=True),
+            OpenApiExample(
+                "The next review",
+                value={**NEXT_EXAMPLE, "assignment": LABELLED_EXAMPLE["next"]},
+                response_only=True,
+            ),
+        ],
+    )
     def post(self, request: Request, pk: int) -> Response:
         queue = _queue_for(request, pk)
         body = SkipInput(data=request.data)
@@ -553,7 +874,22 @@ class UndoView(APIView):
 
     permission_classes = ANALYST
 
-    @extend_schema(request=None, responses=NextSerializer)
+    @extend_schema(
+        description=(
+            "Take back your latest label in this queue: the review is assigned to you again and comes back as "
+            "the review to label. 409 when you have no label here to take back, or an ML admin has settled its "
+            "review since. Analysts of the queue and ML admins."
+        ),
+        request=None,
+        responses=NextSerializer,
+        examples=[
+            OpenApiExample(
+                "The review to label again",
+                value={**NEXT_EXAMPLE, "labels_today": 56},
+                response_only=True,
+            )
+        ],
+    )
     def post(self, request: Request, pk: int) -> Response:
         queue = _queue_for(request, pk)
         try:
@@ -575,7 +911,15 @@ def _queue_param(request: Request) -> LabellingQueue | None:
     return _queue_for(request, int(raw))
 
 
-@extend_schema(parameters=[QUEUE_PARAMETER])
+@extend_schema(
+    description=(
+        "Reviews whose labels are all in but disagree (split evenly, or against the gold label), with each "
+        "annotator's label and why the review waits for an ML admin; settle one with "
+        "`POST /api/labelling/reviews/{review_id}/settle/`. ML admins only."
+    ),
+    parameters=[QUEUE_PARAMETER],
+    examples=[OpenApiExample("A split review", value=CONFLICT_EXAMPLE, response_only=True)],
+)
 class ConflictListView(generics.ListAPIView):
     """GET ?queue=ID (ML admins): reviews whose labels disagree, with each annotator's label and why."""
 
@@ -598,7 +942,25 @@ class SettleView(APIView):
     permission_classes = ML_ADMIN
     parser_classes = [JSONParser, FormParser]
 
-    @extend_schema(request=SettleInput, responses=SettledSerializer)
+    @extend_schema(
+        description=(
+            "Settle a review's label, with the reason: it overrides whatever its labels came to (a conflict, a "
+            "majority) and is kept with the ML admin who settled it. ML admins only."
+        ),
+        request=SettleInput,
+        responses=SettledSerializer,
+        examples=[
+            OpenApiExample(
+                "Settle a conflict",
+                value={
+                    "label": "negative",
+                    "reason": "Sarcasm: the praise is ironic and the review complains about the plot.",
+                },
+                request_only=True,
+            ),
+            OpenApiExample("Settled", value=SETTLED_EXAMPLE, response_only=True),
+        ],
+    )
     def post(self, request: Request, review_id: int) -> Response:
         review = Review.objects.filter(pk=review_id).first()
         if review is None:
@@ -619,7 +981,40 @@ class AgreementView(APIView):
 
     permission_classes = ML_ADMIN
 
-    @extend_schema(parameters=[QUEUE_PARAMETER], responses=AgreementSerializer)
+    @extend_schema(
+        description=(
+            "How much the analysts agree on the reviews that two or more of them labelled: percent agreement and "
+            "Cohen's kappa for each pair of analysts and overall, and each analyst's accuracy against the gold "
+            "labels. ML admins only."
+        ),
+        parameters=[QUEUE_PARAMETER],
+        responses=AgreementSerializer,
+        examples=[
+            OpenApiExample(
+                "Two analysts",
+                value={
+                    "reviews": 380,
+                    "label_pairs": 380,
+                    "percent_agreement": 91.6,
+                    "kappa": 0.8312,
+                    "pairs": [
+                        {
+                            "analysts": ["anna", "ben"],
+                            "reviews": 380,
+                            "agreed": 348,
+                            "percent_agreement": 91.6,
+                            "kappa": 0.8312,
+                        }
+                    ],
+                    "gold_accuracy": [
+                        {"analyst": "anna", "labels": 40, "correct": 37, "accuracy": 0.925},
+                        {"analyst": "ben", "labels": 38, "correct": 36, "accuracy": 0.9474},
+                    ],
+                },
+                response_only=True,
+            )
+        ],
+    )
     def get(self, request: Request) -> Response:
         summary = agreement_summary(queue=_queue_param(request))
         report = summary.report
@@ -647,7 +1042,14 @@ class AgreementView(APIView):
         )
 
 
-@extend_schema(parameters=[QUEUE_PARAMETER])
+@extend_schema(
+    description=(
+        "Every label, in review order, with its annotator, its time and the review's resolution (null while "
+        "unresolved). For a file, see `export.csv` and `export.jsonl`. ML admins only."
+    ),
+    parameters=[QUEUE_PARAMETER],
+    examples=[OpenApiExample("A label", value=ANNOTATION_EXAMPLE, response_only=True)],
+)
 class AnnotationListView(generics.ListAPIView):
     """GET ?queue=ID (ML admins): every label with its annotator, time and the review's resolution."""
 
@@ -668,10 +1070,24 @@ class ExportView(APIView):
     permission_classes = ML_ADMIN
 
     @extend_schema(
+        description=(
+            "The labels as a file to download, one row per label: `export.csv` (CSV with a header line) or "
+            "`export.jsonl` (a JSON object per line). Columns: review_id, source, external_id, text, label, "
+            "annotator, labelled_at, queue, gold_label, resolution, resolution_method, resolution_reason, "
+            "settled_by, resolved_at. ML admins only."
+        ),
         parameters=[QUEUE_PARAMETER],
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="A header line, then a row per label."),
-            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="A JSON object per label."),
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="A header line, then a row per label.",
+                examples=[OpenApiExample("CSV", value=EXPORT_CSV_EXAMPLE)],
+            ),
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="A JSON object per label.",
+                examples=[OpenApiExample("JSON Lines", value=EXPORT_JSONL_EXAMPLE)],
+            ),
         },
     )
     def get(self, request: Request, file_format: str) -> StreamingHttpResponse:
@@ -696,7 +1112,32 @@ class UploadView(APIView):
     permission_classes = ML_ADMIN
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": UploadInput}, responses={201: UploadedSerializer})
+    @extend_schema(
+        description=(
+            "Upload reviews to label (multipart/form-data, field `file`): CSV with a `review` or `text` column "
+            "(optional `id` and `sentiment` or `label`), JSON Lines with `text` (optional `id`, `label`, "
+            "`rating`) or plain text, one review per line. The file's extension picks the format unless "
+            "`file_format` names it. The whole file is checked first: a bad one imports nothing (400 with the "
+            "line and the problem). 201 with the import, whose reviews can make a queue's pool (`import`). "
+            "ML admins only."
+        ),
+        request={"multipart/form-data": UploadInput},
+        responses={201: UploadedSerializer},
+        examples=[
+            OpenApiExample(
+                "Imported",
+                value={
+                    "import_job": 12,
+                    "source_name": "may-tickets",
+                    "rows_read": 2000,
+                    "rows_created": 1987,
+                    "rows_existing": 13,
+                },
+                response_only=True,
+                status_codes=["201"],
+            )
+        ],
+    )
     def post(self, request: Request) -> Response:
         body = UploadInput(data=request.data)
         body.is_valid(raise_exception=True)
@@ -726,7 +1167,41 @@ class SnapshotView(APIView):
 
     permission_classes = ML_ADMIN
 
-    @extend_schema(request=SnapshotInput, responses={201: SnapshotMadeSerializer})
+    @extend_schema(
+        description=(
+            "Freeze the labelled reviews into a dataset snapshot to train on, split with `seed`: `human` takes "
+            "the resolved human labels only, `gold_and_human` the gold labels and, for reviews without one, the "
+            "resolved human labels. 201 with the snapshot's counts and content hash. ML admins only."
+        ),
+        request=SnapshotInput,
+        responses={201: SnapshotMadeSerializer},
+        examples=[
+            OpenApiExample(
+                "Gold and human labels",
+                value={
+                    "label_source": "gold_and_human",
+                    "name": "Gold and May labels",
+                    "seed": 42,
+                    "description": "Gold labels plus the resolved labels of the May queues.",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Made",
+                value={
+                    "id": 7,
+                    "name": "Gold and May labels",
+                    "label_source": "gold_and_human",
+                    "content_hash": "3b8f0c2e9d1a47f6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2",
+                    "train": 41590,
+                    "validation": 5199,
+                    "test": 5199,
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
+    )
     def post(self, request: Request) -> Response:
         body = SnapshotInput(data=request.data)
         body.is_valid(raise_exception=True)

@@ -18,8 +18,6 @@ from tests.conftest import REPO_ROOT, worker_environment
 pytestmark = pytest.mark.django_db
 
 METHODS = ("get", "post", "put", "patch", "delete")
-# The labelling API (apps/labelling) documents its operations without examples so far.
-EXAMPLES_PENDING = ("/api/labelling/",)
 
 
 def operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -47,7 +45,7 @@ def test_every_operation_has_a_description_roles_examples_and_its_error_response
         bodyless = method == "DELETE"
         if not operation.get("description"):
             missing.append(f"{method} {path}: no description")
-        if not bodyless and not has_example(operation) and not path.startswith(EXAMPLES_PENDING):
+        if not bodyless and not has_example(operation):
             missing.append(f"{method} {path}: no example")
         if path != "/api/auth/token/" and not {"401", "403"} <= set(operation["responses"]):
             missing.append(f"{method} {path}: 401 and 403 not documented")
