@@ -128,21 +128,27 @@ class ModelOpinion:
     confidence: float
 
 
-def review_search(filters: ReviewFilters) -> QuerySet[Any]:
+def review_search(filters: ReviewFilters, *, many: bool = False) -> QuerySet[Any]:
     """The ids of the reviews matching ``filters``, newest first, for paging; ``review_list_rows`` reads a page.
 
     Ids only, so counting and paging read indexes rather than review texts. The text search matches
     words (English stemming, ``"quoted phrases"``, ``-excluded`` words) on PostgreSQL, where an index
     serves it; on SQLite it matches the text as a substring.
+
+    ``many`` says that the caller knows the text matches many reviews (a common word, counted past
+    the review browser's count cap): the first pages are then found by walking the primary key backwards
+    and matching review after review, a few dozen for a page, rather than sorting every match.
     """
     reviews = Review.objects.all()
     newest_first: Any = "-id"
     if filters.text.strip():
         reviews = _text_search(reviews, filters.text.strip())
         # Ordering by the bare primary key tempts PostgreSQL to walk it backwards and compute every
-        # review's tsvector until a page is full (seconds for a rare word); an expression it cannot
-        # serve from an index makes it take the matches from the text index and sort only those.
-        newest_first = (F("id") + 0).desc()
+        # review's tsvector until a page is full (a quarter of a millisecond each: seconds for a rare
+        # word); an expression it cannot serve from an index makes it take the matches from the text
+        # index and sort only those, which is what a rare or moderately common word wants.
+        if not many:
+            newest_first = (F("id") + 0).desc()
     if filters.origin_split is not None:
         reviews = reviews.filter(origin_split=filters.origin_split)
     if filters.snapshot_id is not None:
@@ -203,8 +209,13 @@ def _label_filter(reviews: QuerySet[Review], field: str, wanted: LabelFilter) ->
 def _model_says(filters: ReviewFilters) -> Q:
     """A condition on reviews: ``filters.model_version_id`` predicted them as the filters ask.
 
-    Written as ``id IN (...)`` over the predictions, which PostgreSQL reads once into a hash, rather
-    than as a correlated EXISTS per review.
+    ``id IN (...)`` over the union of the version's stored predictions and its run predictions (its
+    training run's and its evaluations'), one ``IN`` where it can be: PostgreSQL then reads the matching
+    predictions first (index scans; ``prediction_version_label_idx`` answers the stored ones from the index
+    alone) and looks their reviews up, rather than probing a hash per subquery for each of 100,000
+    reviews. Disagreeing with the human label joins the few resolutions inside the subquery; disagreeing
+    with the gold label goes label by label (what the version said as L, on reviews whose gold label is
+    not L), which compares the review's own column rather than joining 50,000 gold-labelled reviews.
     """
     from apps.predictions.models import Prediction
     from apps.registry.models import ModelVersion
@@ -214,28 +225,40 @@ def _model_says(filters: ReviewFilters) -> Q:
     assert version_id is not None
     run_id = ModelVersion.objects.filter(pk=version_id).values_list("training_run_id", flat=True).first()
     stored: QuerySet[Any] = Prediction.objects.filter(model_version_id=version_id)
-    evaluated: QuerySet[Any] = RunPrediction.objects.filter(_made_by(version_id, run_id))
-    label, predicted = "label", "predicted_label"
-    if filters.disagreement == Disagreement.MODEL_GOLD:
-        stored = stored.filter(review__gold_label__isnull=False).exclude(label=F("review__gold_label"))
-        evaluated = evaluated.filter(review__gold_label__isnull=False).exclude(
-            predicted_label=F("review__gold_label")
-        )
-    elif filters.disagreement == Disagreement.MODEL_HUMAN:
+    runs = [RunPrediction.objects.filter(evaluation_run__model_version_id=version_id)]
+    if run_id is not None:
+        runs.append(RunPrediction.objects.filter(training_run_id=run_id))
+    if filters.disagreement == Disagreement.MODEL_HUMAN:
         stored = stored.filter(review__resolution__isnull=False).exclude(label=F("review__resolution__label"))
-        evaluated = evaluated.filter(review__resolution__isnull=False).exclude(
-            predicted_label=F("review__resolution__label")
-        )
-    if filters.predicted_label is not None:
-        stored = stored.filter(**{label: filters.predicted_label})
-        evaluated = evaluated.filter(**{predicted: filters.predicted_label})
+        runs = [
+            part.filter(review__resolution__isnull=False).exclude(predicted_label=F("review__resolution__label"))
+            for part in runs
+        ]
+    confidence = Q()
     if filters.min_confidence is not None:
-        stored = stored.filter(confidence__gte=filters.min_confidence)
-        evaluated = evaluated.filter(confidence__gte=filters.min_confidence)
+        confidence &= Q(confidence__gte=filters.min_confidence)
     if filters.max_confidence is not None:
-        stored = stored.filter(confidence__lte=filters.max_confidence)
-        evaluated = evaluated.filter(confidence__lte=filters.max_confidence)
-    return Q(pk__in=stored.values("review_id")) | Q(pk__in=evaluated.values("review_id"))
+        confidence &= Q(confidence__lte=filters.max_confidence)
+    stored = stored.filter(confidence)
+    runs = [part.filter(confidence) for part in runs]
+
+    def said(label: int | None) -> QuerySet[Any]:
+        """The ids of the reviews the version predicted as ``label`` (any label for None)."""
+        labelled = [stored.filter(label=label)] if label is not None else [stored]
+        labelled += [part.filter(predicted_label=label) if label is not None else part for part in runs]
+        # No ordering (predictions are ordered newest first by default): it would sort each part.
+        first, *others = (part.order_by().values("review_id") for part in labelled)
+        return first.union(*others, all=True)
+
+    if filters.disagreement != Disagreement.MODEL_GOLD:
+        return Q(pk__in=said(filters.predicted_label))
+    # Against the gold label, label by label: what the version said as L, on reviews whose gold label is
+    # not L. The gold label is the review's own column, so no subquery joins the reviews again.
+    labels = [filters.predicted_label] if filters.predicted_label is not None else list(Label.values)
+    disagreeing = Q()
+    for label in labels:
+        disagreeing |= Q(pk__in=said(label)) & ~Q(gold_label=label)
+    return Q(gold_label__isnull=False) & disagreeing
 
 
 def _made_by(version_id: int, run_id: int | None) -> Q:

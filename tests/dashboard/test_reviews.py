@@ -77,6 +77,12 @@ def test_filters_by_the_current_models_prediction_confidence_and_disagreement(
     assert listed(analyst_client, "disagreement=model_gold") == [reviews[1].pk]
     assert listed(analyst_client, "disagreement=model_human") == [reviews[4].pk]
     assert listed(analyst_client, f"model={other.pk}&predicted=1") == [reviews[3].pk]
+    assert listed(analyst_client, "disagreement=model_gold&predicted=1") == [reviews[1].pk]
+    assert listed(analyst_client, "disagreement=model_gold&predicted=0") == []
+    assert listed(analyst_client, "disagreement=model_gold&min_confidence=0.7") == []
+    assert listed(analyst_client, "disagreement=model_human&predicted=0&max_confidence=0.6") == [reviews[4].pk]
+    assert listed(analyst_client, "disagreement=model_human&predicted=1") == []
+    assert listed(analyst_client, "q=acting&predicted=1") == [reviews[0].pk]
     page = analyst_client.get("/reviews/?predicted=1").content.decode()
     assert "0.970" in page and "0.620" in page
 
@@ -88,6 +94,9 @@ def test_a_training_runs_test_predictions_count_as_its_versions_predictions(anal
     ModelVersion.objects.filter(pk=run.model_version.pk).update(is_current=True)
 
     assert listed(analyst_client, "disagreement=model_gold") == [ids[0]]
+    flipped_to = 1 - Review.objects.get(pk=ids[0]).gold_label
+    assert listed(analyst_client, f"disagreement=model_gold&predicted={flipped_to}") == [ids[0]]
+    assert listed(analyst_client, f"disagreement=model_gold&predicted={1 - flipped_to}") == []
     assert len(listed(analyst_client, f"snapshot={snapshot.pk}&snapshot_split=test")) == len(ids)
 
 
@@ -128,3 +137,32 @@ def test_a_review_page_shows_its_labels_annotations_and_every_prediction(
     assert "0.810" in page and "Batch job" in page
     assert f'href="/runs/{run.pk}/">Run {run.pk}</a>' in page and "test split of the run" in page
     assert "dashboard snapshot (test)" in page
+
+
+def test_a_long_list_counts_up_to_the_cap_and_pages_on_without_a_total(
+    analyst_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("apps.dashboard.views.reviews.COUNT_CAP", 10)
+    made = Review.objects.bulk_create(
+        Review(text=f"review number {n}", source="t", external_id=str(n)) for n in range(30)
+    )
+    newest_first = sorted((review.pk for review in made), reverse=True)
+
+    def ids_on(query: str) -> list[int]:
+        page = analyst_client.get(f"/reviews/?{query}").content.decode()
+        return [int(pk) for pk in re.findall(r'<a href="/reviews/(\d+)/">#', page)]
+
+    first = analyst_client.get("/reviews/").content.decode()
+
+    assert "10+ reviews" in first and "Page 1<" in first and "Page 1 of" not in first
+    assert "Next" in first and "Previous" not in first
+    assert ids_on("") == newest_first[:25]
+    last = analyst_client.get("/reviews/?page=2").content.decode()
+    assert ids_on("page=2") == newest_first[25:]
+    assert "Next" not in last and "Previous" in last
+    # A common word: the same pages whether its first pages walk the newest reviews or not.
+    assert ids_on("q=number") == newest_first[:25] and ids_on("q=number&page=2") == newest_first[25:]
+    assert ids_on("page=9") == newest_first[:25], "past the end: the first page"
+    assert ids_on("page=x") == newest_first[:25]
+    # Under the cap the total is exact.
+    assert "1 review<" in analyst_client.get("/reviews/?q=%22number+7%22").content.decode()

@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 
 from apps.dashboard.forms import ReviewFilterForm
-from apps.dashboard.views.common import page_of, render_page
+from apps.dashboard.views.common import COUNT_CAP, page_of, render_page
 from apps.predictions.selectors import predictions_of_review
 from apps.registry.selectors import current_model_version
 from apps.reviews.models import Review
@@ -22,7 +22,10 @@ def review_list(request: HttpRequest) -> HttpResponse:
     form = ReviewFilterForm(request.GET)
     current = current_model_version()
     filters = form.filters(current_version_id=current.pk if current is not None else None)
-    page = page_of(request, review_search(filters))
+    # A text that matches more reviews than are counted is a common word: its first pages walk the newest
+    # reviews (see review_search's ``many``).
+    many = review_search(filters, many=True) if filters.text.strip() else None
+    page = page_of(request, review_search(filters), count_cap=COUNT_CAP, when_capped=many)
     review_ids = list(page.object_list)
     reviews = review_list_rows(review_ids=review_ids)
     opinions = (
