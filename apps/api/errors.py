@@ -123,6 +123,11 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def _roll_back() -> None:
+    """Roll back the request's transaction where requests run in one (ATOMIC_REQUESTS), as DRF does.
+
+    Outside such a transaction an atomic block is someone else's (a caller's, or a test's), and each
+    service already undoes its own writes when it raises.
+    """
     for connection in connections.all(initialized_only=True):
-        if connection.in_atomic_block:
+        if connection.settings_dict.get("ATOMIC_REQUESTS") and connection.in_atomic_block:
             connection.set_rollback(True)

@@ -19,6 +19,7 @@ from apps.api.errors import conflict, invalid
 from apps.api.fields import IdFilterField, RelatedIdField
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_MODELS
+from apps.api.serializers import StrictInputSerializer
 from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.common.choices import JobStatus
 from apps.common.models import IllegalTransition
@@ -182,7 +183,7 @@ class TrainingRunDetailSerializer(TrainingRunSerializer):
         return [evaluation.pk for evaluation in self.context.get("evaluations", [])]
 
 
-class TrainingRunCreateSerializer(serializers.Serializer):
+class TrainingRunCreateSerializer(StrictInputSerializer):
     """The snapshot to train on and any hyperparameters to change from their defaults."""
 
     snapshot = RelatedIdField(queryset=DatasetSnapshot.objects.all(), what="snapshot")
@@ -248,7 +249,7 @@ class EvaluationRunDetailSerializer(EvaluationRunSerializer):
         read_only_fields = fields
 
 
-class EvaluationRunCreateSerializer(serializers.Serializer):
+class EvaluationRunCreateSerializer(StrictInputSerializer):
     model_version = RelatedIdField(queryset=ModelVersion.objects.all(), what="model version")
     snapshot = RelatedIdField(
         queryset=DatasetSnapshot.objects.all(),

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from apps.common.choices import JobStatus
+from apps.labelling.models import Resolution
 from apps.predictions.models import BatchPredictionJob, Prediction
 from apps.training.models import EpochMetric, EvaluationRun, TrainingRun
 from tests.api.conftest import World
@@ -61,6 +62,19 @@ def test_bad_hyperparameters_and_an_unknown_snapshot_are_named_field_by_field(wo
     assert not TrainingRun.objects.exclude(pk=world.run.pk).exists()
 
 
+def test_an_unknown_field_is_refused_rather_than_a_default_run_queued(world: World, sent: list[Any]) -> None:
+    # Hyperparameters nested under a made-up key would otherwise leave a default (hours-long) transformer run queued.
+    body = {"snapshot": world.snapshot.pk, "config": {"kind": "tfidf"}}
+
+    response = world.client("ml_admin").post("/api/training-runs/", body, format="json")
+
+    assert response.status_code == 400
+    message = response.json()["error"]["fields"]["config"]
+    assert message.startswith("Unknown field; the fields are: snapshot, notes, kind, base_model,")
+    assert not TrainingRun.objects.exclude(pk=world.run.pk).exists()
+    assert sent == []
+
+
 def test_a_run_reads_back_with_epochs_test_metrics_confusion_matrix_and_its_version(world: World) -> None:
     run = world.run
     TrainingRun.objects.filter(pk=run.pk).update(
@@ -110,6 +124,8 @@ def test_an_evaluation_is_queued_on_the_versions_snapshot_and_can_be_cancelled(
         )
     evaluation = EvaluationRun.objects.get(pk=made.json()["id"])
     cancelled = client.post(f"/api/evaluation-runs/{evaluation.pk}/cancel/")
+    # The world's labelling queue may or may not have resolved a review (its order is random): none here.
+    Resolution.objects.all().delete()
     human = client.post("/api/evaluation-runs/", {"model_version": world.version.pk, "split": "human"}, format="json")
 
     assert made.status_code == 202
