@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
-IMDB_SOURCE ?= hf:imdb
+# A local copy of IMDb beside the checkout when there is one, else the Hugging Face hub.
+IMDB_SOURCE ?= $(if $(wildcard ../shared/data/imdb),../shared/data/imdb,hf:imdb)
 export IMDB_SOURCE
 
 # Tests run against the real services of this machine.
