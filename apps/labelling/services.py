@@ -42,6 +42,7 @@ from apps.reviews.models import Review
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
+    from apps.registry.models import ModelVersion
     from apps.reviews.models import DatasetSnapshot, ImportJob
 
 MAX_OVERLAP = 10
@@ -276,6 +277,22 @@ def queue_update(
             queue.annotators.set(annotator_list)
         order = queue_order_rebuild(queue=queue) if reorder else None
     return queue, order
+
+
+def queues_reorder_for_model(*, model_version: ModelVersion) -> list[LabellingQueue]:
+    """Reorder the active model-assisted queues after new batch predictions of ``model_version``.
+
+    Only the current version's predictions order queues, so nothing happens for another version.
+    Returns the queues reordered.
+    """
+    if not model_version.is_current:
+        return []
+    queues = list(
+        LabellingQueue.objects.filter(is_active=True).exclude(strategy=QueueStrategy.RANDOM).order_by("pk")
+    )
+    for queue in queues:
+        queue_order_rebuild(queue=queue)
+    return queues
 
 
 def queue_can_be_worked_by(queue: LabellingQueue, user: AbstractBaseUser) -> bool:

@@ -147,6 +147,7 @@ def batch_prediction_job_execute(*, job_id: int, worker: str | None = None) -> B
     try:
         with heartbeat(BatchPredictionJob, job.pk):
             processed = _predict_pool(job)
+            _reorder_labelling_queues(job)
         return _succeeded(job.pk, processed)
     except BaseException as error:
         cancelled = isinstance(error, (_BatchCancelled, KeyboardInterrupt))
@@ -254,6 +255,29 @@ def _store_chunk(
 def _stop_requested(job_id: int) -> bool:
     stop = Q(cancel_requested=True) | ~Q(status=JobStatus.RUNNING)
     return BatchPredictionJob.objects.filter(stop, pk=job_id).exists()
+
+
+def _reorder_labelling_queues(job: BatchPredictionJob) -> None:
+    """New predictions of the current model re-rank the uncertainty and suspicious labelling queues."""
+    from apps.labelling.services import queues_reorder_for_model
+
+    version = job.model_version
+    version.refresh_from_db(fields=["is_current"])
+    started = time.perf_counter()
+    try:
+        queues = queues_reorder_for_model(model_version=version)
+    except Exception as error:  # the predictions are stored: a queue can still be reordered by hand
+        logger.exception("Reordering labelling queues after batch job %s failed", job.pk)
+        append_log(BatchPredictionJob, job.pk, f"Could not reorder the labelling queues: {error}. Reorder them by hand.\n")
+        return
+    if queues:
+        names = ", ".join(queue.name for queue in queues)
+        append_log(
+            BatchPredictionJob,
+            job.pk,
+            f"Reordered {len(queues)} labelling queue(s) with these predictions in "
+            f"{time.perf_counter() - started:.1f} s: {names}.\n",
+        )
 
 
 def _succeeded(job_id: int, processed: int) -> BatchPredictionJob:

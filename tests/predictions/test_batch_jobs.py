@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.common.choices import TERMINAL_STATUSES, JobStatus
 from apps.common.models import IllegalTransition
+from apps.common.roles import ANALYST, role_group
 from apps.predictions import batch
 from apps.predictions.batch import (
     BatchJobError,
@@ -24,6 +26,8 @@ from apps.predictions.batch import (
     batch_prediction_job_errors,
     batch_prediction_job_execute,
 )
+from apps.labelling.choices import QueueStrategy
+from apps.labelling.services import queue_create
 from apps.predictions.models import BatchPredictionJob, Prediction
 from apps.registry.models import ModelVersion
 from apps.reviews.models import ImportJob, Review, SnapshotItem
@@ -171,6 +175,41 @@ def test_each_pool_selects_its_reviews(tfidf_version: ModelVersion) -> None:
         assert job.status == JobStatus.SUCCEEDED, (pool, job.error)
         assert predicted_review_ids(job) == expected, pool
         assert job.total == job.processed == len(expected)
+
+
+def test_a_batch_job_of_the_current_model_reorders_the_model_assisted_labelling_queues(
+    tfidf_version: ModelVersion, batch_tfidf_artifact: Path
+) -> None:
+    make_reviews(8, labelled=False, seed=9)
+    analyst = User.objects.create_user("annie")
+    analyst.groups.add(role_group(ANALYST))
+    uncertain, _ = queue_create(name="least sure first", strategy=QueueStrategy.UNCERTAINTY, annotators=[analyst])
+    shuffled, _ = queue_create(name="shuffled", strategy=QueueStrategy.RANDOM, annotators=[analyst])
+    shuffled_order = list(shuffled.items.order_by("rank").values_list("review_id", flat=True))
+    other = make_version(batch_tfidf_artifact)
+
+    # Predictions of a version that is not current order nothing.
+    not_current = batch_prediction_job_create(model_version=other, pool="unlabelled", enqueue=False)
+    batch_prediction_job_execute(job_id=not_current.pk, worker="here")
+    uncertain.refresh_from_db()
+    assert uncertain.ordered_with is None
+    assert "Reordered" not in BatchPredictionJob.objects.get(pk=not_current.pk).log_tail
+
+    ModelVersion.objects.filter(pk=tfidf_version.pk).update(is_current=True)
+    job = batch_prediction_job_create(model_version=tfidf_version, pool="unlabelled", enqueue=False)
+    batch_prediction_job_execute(job_id=job.pk, worker="here")
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    assert "Reordered 1 labelling queue(s) with these predictions" in job.log_tail
+    assert "least sure first" in job.log_tail
+    uncertain.refresh_from_db()
+    assert uncertain.ordered_with_id == tfidf_version.pk
+    confidence = dict(job.predictions.values_list("review_id", "confidence"))
+    served = list(uncertain.items.order_by("rank").values_list("review_id", flat=True))
+    assert [confidence[review_id] for review_id in served] == sorted(confidence.values())
+    # A random queue keeps its order.
+    assert list(shuffled.items.order_by("rank").values_list("review_id", flat=True)) == shuffled_order
 
 
 @pytest.mark.django_db(transaction=True)
