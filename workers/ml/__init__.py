@@ -169,9 +169,12 @@ def train(
 
     with artifacts.staging_folder(output_dir) as staging:
         if config.kind == "transformer":
-            from workers.ml.transformer import fit_transformer
+            from workers.ml.transformer import fit_transformer, release_compiled_models
 
-            outcome = fit_transformer(config, data, staging, reporter, model_override, compile_mode)
+            try:
+                outcome = fit_transformer(config, data, staging, reporter, model_override, compile_mode)
+            finally:
+                release_compiled_models()
         else:
             from workers.ml.tfidf import fit_tfidf
 

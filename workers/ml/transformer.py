@@ -214,6 +214,17 @@ def _progress_callback(reporter: ProgressReporter, clock: _TrainingClock, batch_
     return ReportProgress()
 
 
+def release_compiled_models() -> None:
+    """Drop what torch.compile holds (graphs, CUDA graph memory pools) once a run is over, so a worker
+    that trains many runs does not keep every earlier model's compiled state and GPU memory."""
+    import sys
+
+    if "torch._dynamo" in sys.modules:
+        import torch
+
+        torch.compiler.reset()
+
+
 def _eager_if(condition: bool) -> Any:
     """Run a compiled model eagerly inside the block: scoring a few thousand reviews once costs less
     eagerly than compiling an inference graph for it (another graph per grad mode)."""
