@@ -41,9 +41,10 @@ def test_an_analyst_logs_in_through_the_form_and_lands_on_the_page_they_asked_fo
 def test_a_running_runs_progress_bar_advances_without_a_reload(
     celery_worker_process: WorkerProcess, tiny_bert_dir: Path, analyst_page: Page, poll_fast: None
 ) -> None:
-    make_reviews(150, source="browser")
+    make_reviews(600, source="browser")
     snapshot = snapshot_create(name="browser", train_fraction=0.7, validation_fraction=0.15, test_fraction=0.15)
-    # About 200 optimiser steps of the tiny BERT: long enough to watch, seconds to train.
+    # About 840 optimiser steps of the tiny BERT, some 20 s with progress written each second: enough
+    # updates that a page polling each second sees the bar between 0 and 100 twice even on a busy machine.
     run = training_run_create(snapshot=snapshot, **tiny_transformer_settings(tiny_bert_dir, epochs=2, batch_size=1))
     page = analyst_page
 
