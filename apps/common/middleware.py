@@ -39,7 +39,9 @@ def _too_large(request: HttpRequest, length: int, limit: int) -> HttpResponse:
         "(IMPORT_MAX_UPLOAD_BYTES). Nothing was imported: split the file and upload the parts."
     )
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"code": "too_large", "message": message, "fields": {}}}, status=413)
+        from apps.api.errors import error_body
+
+        return JsonResponse(error_body("too_large", message), status=413)
     return HttpResponse(
         f"<!doctype html><title>Upload too large</title><h1>Upload too large</h1><p>{escape(message)}</p>",
         status=413,

@@ -33,28 +33,10 @@ class SplitCounts:
 
 
 def review_counts_by_split_and_label() -> list[SplitCounts]:
-    """One row per origin split (IMDb's train/test/unsupervised, or none), counting each label."""
-    rows = Review.objects.values("origin_split", "gold_label").annotate(n=Count("id")).order_by()
-    table: dict[str, dict[int | None, int]] = {}
-    for row in rows:
-        table.setdefault(row["origin_split"], {})[row["gold_label"]] = row["n"]
-    order = [choice.value for choice in OriginSplit]
-    return [
-        SplitCounts(
-            split=OriginSplit(split).label if split in order else split,
-            negative=counts.get(Label.NEGATIVE, 0),
-            positive=counts.get(Label.POSITIVE, 0),
-            unlabelled=counts.get(None, 0),
-        )
-        for split, counts in sorted(table.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
-    ]
+    """One row per origin split (IMDb's train/test/unsupervised, or none), counting each label.
 
-
-def review_split_label_counts() -> list[SplitCounts]:
-    """What ``review_counts_by_split_and_label`` returns, counted from an index alone (``COUNT(*)``).
-
-    Counting ``id`` makes PostgreSQL visit every review row; ``COUNT(*)`` over (origin split, gold label)
-    is answered by an index-only scan, three times faster at 100,000 reviews.
+    ``COUNT(*)`` over (origin split, gold label) is answered by an index-only scan on PostgreSQL;
+    counting ``id`` would visit every review row (three times slower at 100,000 reviews).
     """
     rows = Review.objects.values("origin_split", "gold_label").annotate(n=Count("*")).order_by()
     table: dict[str, dict[int | None, int]] = {}
@@ -350,7 +332,7 @@ def labelling_progress(
     """
     from apps.labelling.models import Annotation, Resolution
 
-    rows = split_counts if split_counts is not None else review_split_label_counts()
+    rows = split_counts if split_counts is not None else review_counts_by_split_and_label()
     counts = {"reviews": sum(row.total for row in rows), "gold": sum(row.negative + row.positive for row in rows)}
     unlabelled = Review.objects.filter(pk=OuterRef("review_id"), gold_label__isnull=True)
     resolved = Resolution.objects.aggregate(

@@ -69,14 +69,9 @@ def tfidf_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _api_settings(settings: Any, tmp_path: Path) -> Iterator[None]:
+def _api_settings(settings: Any, tmp_path: Path, static_files_as_in_development: None) -> Iterator[None]:
     """Static files as in development (no collectstatic manifest in tests), uploads in a temporary folder,
     fresh throttle counts and a predictor with nothing loaded, as in a new web process."""
-    settings.STATIC_ROOT = tmp_path
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
     settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"
     # Hashing a password properly takes a third of a second; the world signs in five users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

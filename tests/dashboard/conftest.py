@@ -37,13 +37,8 @@ def ml_admin_client(ml_admin: Any) -> Client:
 
 
 @pytest.fixture(autouse=True)
-def _static_files_as_in_development(settings: Any, tmp_path: Path) -> None:
-    """Pages link static files; tests have no collectstatic manifest, so they are served as in development."""
-    settings.STATIC_ROOT = tmp_path
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def _static_files(static_files_as_in_development: None) -> None:
+    """Static files served as in development (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from apps.dashboard.views import common
 from apps.dashboard.views.common import is_polling, render_page
 from apps.predictions.selectors import recent_predictions
 from apps.registry.selectors import current_model_version, latest_promotion_to
-from apps.reviews.selectors import labelling_progress, review_split_label_counts, snapshot_list
+from apps.reviews.selectors import labelling_progress, review_counts_by_split_and_label, snapshot_list
 from apps.training.selectors import training_runs_active
 
 ACTIVE_RUNS_ID = "active-runs"
@@ -25,7 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
         context = {"active_runs": active_runs, "poll_seconds": poll_seconds}
         return render_page(request, "dashboard/home.html", context, partials={ACTIVE_RUNS_ID: "active-runs"})
     current = current_model_version()
-    rows = review_split_label_counts()
+    rows = review_counts_by_split_and_label()
     totals = {
         "negative": sum(r.negative for r in rows),
         "positive": sum(r.positive for r in rows),
