@@ -8,6 +8,7 @@ embedded default: SQLite and a Celery broker on the filesystem, both under ``VAR
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -47,6 +48,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    "axes",
+    "csp",
     "apps.common",
     "apps.reviews",
     "apps.labelling",
@@ -70,6 +73,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, so it sees the lockout flag that a refused sign-in left on the request.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "sentimentsite.urls"
@@ -119,6 +125,36 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Sign-in lockout (django-axes) on every door: the login page, the admin's and POST /api/auth/token/.
+# After LOGIN_FAILURE_LIMIT failures from one address, or for one user name, signing in is refused
+# with a 429 for LOGIN_LOCKOUT_MINUTES. Attempts live in the database, so every web process shares them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.common.addresses.client_address"
+AXES_LOCKOUT_CALLABLE = "apps.common.lockout.lockout_response"
+AXES_VERBOSE = False
+
+# The proxies in front of the web processes: how many append to X-Forwarded-For (0: the header is
+# ignored and REMOTE_ADDR is the client), and the networks they live in (empty: any peer may be one).
+# Sign-in lockout and the API's rate limits count by the address these give (apps.common.addresses).
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured(f"NUM_PROXIES={NUM_PROXIES} must be 0 or more.")
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _network in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXIES holds {_network!r}, which is not a network: use CIDRs like 10.0.0.0/8."
+        ) from None
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -163,6 +199,25 @@ if HTTPS:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+# Content-Security-Policy (django-csp): scripts only from our own static files (htmx, the labelling
+# keys, Swagger UI's split init script), so an injected <script> or onclick= never runs. Styles allow
+# 'unsafe-inline' because progress bars and confusion cells set their width and colour in a style
+# attribute and ReDoc styles itself at run time; a style cannot run code. ReDoc parses in a blob: worker.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
@@ -182,6 +237,11 @@ if CELERY_BROKER_URL == "filesystem://":
     }
     for _folder in ("queue", "control", "processed"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A broker that is down is noticed in seconds, not after the operating system's TCP timeouts.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 5, "socket_timeout": 30, "retry_on_timeout": True}
+# A send to a broker that is down gives up within about a second; the job's row stays and is swept.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
 CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_IGNORE_RESULT = True
@@ -212,6 +272,12 @@ if LABELLING_ASSIGNMENT_MINUTES < 1:
 # A running job whose worker has not written a heartbeat for this long is marked failed.
 RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 15)
 RUN_STALE_AFTER_SECONDS = env_int("RUN_STALE_AFTER_SECONDS", 120)
+# A database outage shorter than this pauses a running job's bookkeeping; a longer one stops the job.
+JOB_DB_OUTAGE_SECONDS = env_int("JOB_DB_OUTAGE_SECONDS", 120)
+# How often every worker reaps stale jobs and re-sends queued jobs whose message was lost.
+JOB_SWEEP_SECONDS = env_int("JOB_SWEEP_SECONDS", 15)
+# A queued job sent this long ago whose message is no longer in the broker is sent again.
+JOB_REDISPATCH_SECONDS = env_int("JOB_REDISPATCH_SECONDS", 60)
 
 # Make a newly trained version current when it beats the current one's test accuracy on the same snapshot.
 AUTO_PROMOTE = env_bool("AUTO_PROMOTE", False)

@@ -30,6 +30,8 @@ class Job(models.Model):
     cancel_requested = models.BooleanField(default=False)
     worker = models.CharField(max_length=255, blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
+    # When the job's message last reached the broker; null while it has not (the sweeper sends it then).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     log_tail = models.TextField(blank=True)
 

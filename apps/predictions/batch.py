@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.common.choices import JobStatus
@@ -28,8 +27,8 @@ from apps.predictions.models import BatchPredictionJob, Prediction
 from apps.registry.services import model_version_artifact_dir
 from apps.reviews.choices import Split
 from apps.reviews.models import Review
-from apps.training.execution import append_log, claim_queued, heartbeat, record_stop, request_cancel
-from apps.training.services import QUEUE_BY_KIND
+from apps.common.jobs import JobCancelled, JobRunner, append_log
+from apps.training.runners import QUEUE_BY_KIND
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -113,18 +112,15 @@ def batch_prediction_job_create(
     )
     if errors:
         raise BatchJobError(errors)
-    job = BatchPredictionJob.objects.create(
+    return BatchPredictionRunner.submit(
+        enqueue=enqueue,
         model_version=model_version,
         pool=pool,
         snapshot=snapshot,
         split=split,
         import_job=import_job,
         created_by=created_by,
-        celery_task_id=str(uuid.uuid4()) if enqueue else "",
     )
-    if enqueue:
-        _enqueue(job.pk, queue=queue_for(model_version), task_id=job.celery_task_id)
-    return job
 
 
 def batch_prediction_job_cancel(*, job: BatchPredictionJob, by: AbstractBaseUser | None = None) -> BatchPredictionJob:
@@ -132,7 +128,7 @@ def batch_prediction_job_cancel(*, job: BatchPredictionJob, by: AbstractBaseUser
 
     Raises ``IllegalTransition`` for a job that has already finished.
     """
-    return request_cancel(BatchPredictionJob, job.pk, by=by)
+    return BatchPredictionRunner.cancel(job.pk, by=by)
 
 
 def batch_prediction_job_execute(*, job_id: int, worker: str | None = None) -> BatchPredictionJob | None:
@@ -141,20 +137,25 @@ def batch_prediction_job_execute(*, job_id: int, worker: str | None = None) -> B
     Never raises for a failed job: the failure (a model whose files fail their checksums, say) is
     recorded on the row. Re-raises only what is not an ``Exception`` (the process being told to stop).
     """
-    job = claim_queued(BatchPredictionJob, job_id, worker=worker)
-    if job is None:
-        return None
-    try:
-        with heartbeat(BatchPredictionJob, job.pk):
-            processed = _predict_pool(job)
-            _reorder_labelling_queues(job)
-        return _succeeded(job.pk, processed)
-    except BaseException as error:
-        cancelled = isinstance(error, (_BatchCancelled, KeyboardInterrupt))
-        record_stop(BatchPredictionJob, job.pk, error, cancelled=cancelled)
-        if not isinstance(error, Exception):
-            raise
-        return BatchPredictionJob.objects.get(pk=job.pk)
+    return BatchPredictionRunner.handle(job_id, worker=worker)
+
+
+class BatchPredictionRunner(JobRunner[BatchPredictionJob]):
+    model = BatchPredictionJob
+    task_name = "predictions.run_batch_prediction"
+    what = "batch prediction job"
+
+    @classmethod
+    def queue_for(cls, job: BatchPredictionJob) -> str:
+        return queue_for(job.model_version)
+
+    def run(self) -> None:
+        self.processed = _predict_pool(self)
+        self.db.call(lambda: _reorder_labelling_queues(self.job))
+
+    def record_success(self, job: BatchPredictionJob) -> None:
+        job.processed = self.processed
+        job.append_log(f"Succeeded: {job.predictions.count()} predictions stored.\n")
 
 
 def pool_reviews(job: BatchPredictionJob) -> QuerySet[Review]:
@@ -175,47 +176,47 @@ def queue_for(model_version: ModelVersion) -> str:
     return QUEUE_BY_KIND.get(model_version.kind, "default")
 
 
-class _BatchCancelled(Exception):
-    """Someone cancelled the job (or it was reaped) while it ran."""
+def _predict_pool(runner: BatchPredictionRunner) -> int:
+    """Predict every review of the job's pool, chunk by chunk; returns how many reviews were handled.
 
-
-def _predict_pool(job: BatchPredictionJob) -> int:
-    """Predict every review of the job's pool, chunk by chunk; returns how many reviews were handled."""
+    Each chunk's reads and its commit go through the runner's database guard: a chunk whose commit was
+    lost to a database outage is predicted and stored again once the database is back.
+    """
     from workers.ml.predictor import load_model
 
+    job, db = runner.job, runner.db
     version = job.model_version
-    review_ids = list(pool_reviews(job).order_by("id").values_list("id", flat=True))
-    BatchPredictionJob.objects.filter(pk=job.pk).update(total=len(review_ids), processed=0)
-    append_log(BatchPredictionJob, job.pk, f"Loading model version {version.pk} ({version.kind}).\n")
+    review_ids = db.call(lambda: list(pool_reviews(job).order_by("id").values_list("id", flat=True)))
+    db.call(lambda: BatchPredictionJob.objects.filter(pk=job.pk).update(total=len(review_ids), processed=0))
+    runner.progress.log_line(f"Loading model version {version.pk} ({version.kind}).")
     # Int8 on a CPU as the web predictor serves it (PREDICTION_QUANTIZE), so a review gets the same answer
     # from a batch job as from the form.
-    model = load_model(model_version_artifact_dir(version=version), quantize=settings.PREDICTION_QUANTIZE)
-    append_log(
-        BatchPredictionJob,
-        job.pk,
-        f"Predicting {len(review_ids)} reviews of pool {_describe_pool(job)} with model version {version.pk}.\n",
+    artifact_dir = db.call(lambda: model_version_artifact_dir(version=version))
+    model = load_model(artifact_dir, quantize=settings.PREDICTION_QUANTIZE)
+    runner.progress.log_line(
+        f"Predicting {len(review_ids)} reviews of pool {_describe_pool(job)} with model version {version.pk}."
     )
+    runner.progress.flush()
     started = time.perf_counter()
     processed = missing = 0
     for start in range(0, len(review_ids), CHUNK_SIZE):
-        if _stop_requested(job.pk):
-            raise _BatchCancelled
+        runner.progress.check_cancelled(force=True)
         chunk_ids = review_ids[start : start + CHUNK_SIZE]
-        texts = dict(Review.objects.filter(id__in=chunk_ids).values_list("id", "text"))
+        texts = db.call(lambda: dict(Review.objects.filter(id__in=chunk_ids).values_list("id", "text")))
         # A review deleted since the job started is skipped, not predicted from nothing.
         present = [review_id for review_id in chunk_ids if review_id in texts]
         missing += len(chunk_ids) - len(present)
         results = model.predict([texts[review_id] for review_id in present], batch_size=PREDICT_BATCH_SIZE)
         processed += len(chunk_ids)
-        _store_chunk(job, present, texts, results, processed=processed)
+        done = processed
+        db.call(lambda: _store_chunk(job, present, texts, results, processed=done))
     seconds = time.perf_counter() - started
     skipped = f" {missing} reviews were deleted while it ran and were skipped." if missing else ""
-    append_log(
-        BatchPredictionJob,
-        job.pk,
+    runner.progress.log_line(
         f"Predicted {processed - missing} reviews in {seconds:.1f} s "
-        f"({(processed - missing) / max(seconds, 1e-9):.1f} reviews/s).{skipped}\n",
+        f"({(processed - missing) / max(seconds, 1e-9):.1f} reviews/s).{skipped}"
     )
+    runner.progress.flush()
     return processed
 
 
@@ -234,7 +235,7 @@ def _store_chunk(
             processed=processed, heartbeat_at=now, updated_at=now
         )
         if not still_running:
-            raise _BatchCancelled
+            raise JobCancelled
         Prediction.objects.bulk_create(
             Prediction(
                 text=texts[review_id],
@@ -250,11 +251,6 @@ def _store_chunk(
             )
             for review_id, result in zip(review_ids, results, strict=True)
         )
-
-
-def _stop_requested(job_id: int) -> bool:
-    stop = Q(cancel_requested=True) | ~Q(status=JobStatus.RUNNING)
-    return BatchPredictionJob.objects.filter(stop, pk=job_id).exists()
 
 
 def _reorder_labelling_queues(job: BatchPredictionJob) -> None:
@@ -280,27 +276,9 @@ def _reorder_labelling_queues(job: BatchPredictionJob) -> None:
         )
 
 
-def _succeeded(job_id: int, processed: int) -> BatchPredictionJob:
-    with transaction.atomic():
-        job = BatchPredictionJob.objects.select_for_update().get(pk=job_id)
-        if job.status != JobStatus.RUNNING:
-            return job
-        job.processed = processed
-        job.append_log(f"Succeeded: {job.predictions.count()} predictions stored.\n")
-        job.mark_succeeded()
-    return job
-
-
 def _describe_pool(job: BatchPredictionJob) -> str:
     if job.pool == QueuePool.SNAPSHOT_SPLIT:
         return f"{job.pool} (snapshot {job.snapshot_id}, {job.split})"
     if job.pool == QueuePool.IMPORT:
         return f"{job.pool} (import {job.import_job_id})"
     return job.pool
-
-
-def _enqueue(job_id: int, *, queue: str, task_id: str) -> None:
-    # Imported here: the task module imports this one.
-    from workers.tasks.predictions import run_batch_prediction
-
-    transaction.on_commit(lambda: run_batch_prediction.apply_async(args=[job_id], queue=queue, task_id=task_id))

@@ -54,6 +54,29 @@ class ImportJob(Job):
         return f"Import {self.pk} of {self.source}"
 
 
+class StagedReview(models.Model):
+    """A review read by a running import, waiting for the import's one short swap into ``Review``.
+
+    Imports write here chunk by chunk, each chunk its own short transaction, so a large import never
+    holds the database's write lock for long (SQLite has one for the whole file) and survives a database
+    blip by writing the chunk again. The swap, one ``INSERT ... SELECT`` in the transaction that marks the
+    import succeeded, keeps it all or nothing; a failed, cancelled or reaped import's rows are deleted.
+    """
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="staged_reviews")
+    position = models.PositiveIntegerField(help_text="The row's place among the rows the import read.")
+    text = models.TextField()
+    external_id = models.CharField(max_length=255)
+    gold_label = models.SmallIntegerField(null=True, blank=True)
+    rating = models.SmallIntegerField(null=True, blank=True)
+    origin_split = models.CharField(max_length=16, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "position"], name="staged_review_unique_position"),
+        ]
+
+
 class DatasetSnapshot(models.Model):
     """A frozen, split set of labelled reviews. It never changes once created."""
 

@@ -21,9 +21,9 @@ from apps.reviews.models import DatasetSnapshot
 from apps.training.choices import EvaluationSplit
 from apps.training.forms import EvaluationRunForm, TrainingRunForm
 from apps.training.models import EpochMetric, EvaluationRun, TrainingRun
+from apps.training.runners import QUEUE_BY_KIND
 from apps.training.services import (
     HYPERPARAMETERS,
-    QUEUE_BY_KIND,
     RunConfigError,
     evaluation_run_cancel,
     evaluation_run_create,

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.common.choices import TERMINAL_STATUSES, JobStatus
+from apps.common.jobs import reap_stale
 from apps.common.models import IllegalTransition
 from apps.common.roles import ANALYST, role_group
 from apps.predictions import batch
@@ -31,7 +32,6 @@ from apps.labelling.services import queue_create
 from apps.predictions.models import BatchPredictionJob, Prediction
 from apps.registry.models import ModelVersion
 from apps.reviews.models import ImportJob, Review, SnapshotItem
-from apps.training.services import training_run_reap_stale
 from tests.conftest import WorkerProcess, wait_until
 from tests.registry.factories import (
     SnapshotFactory,
@@ -397,7 +397,7 @@ def test_a_running_job_whose_worker_stopped_sending_heartbeats_is_marked_failed(
     job = batch_prediction_job_create(model_version=tfidf_version, pool="unlabelled", enqueue=False)
     job.mark_running(worker="cpu-3")
 
-    assert training_run_reap_stale(now=timezone.now() + timedelta(seconds=61)) == 1
+    assert reap_stale(now=timezone.now() + timedelta(seconds=61)) == 1
 
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED

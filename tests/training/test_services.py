@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.common.choices import JobStatus
 from apps.common.models import IllegalTransition
 from apps.registry.models import ModelVersion
+from apps.common.jobs import reap_stale
 from apps.reviews.models import DatasetSnapshot, SnapshotItem
 from apps.training.models import EvaluationRun, TrainingRun
 from apps.training.services import (
@@ -19,7 +20,6 @@ from apps.training.services import (
     evaluation_run_create,
     training_run_cancel,
     training_run_create,
-    training_run_reap_stale,
     training_run_retry,
 )
 from workers.tasks.training import run_evaluation, run_training
@@ -161,7 +161,7 @@ def test_runs_whose_heartbeat_stopped_are_marked_failed_and_fresh_ones_are_left_
     staging.mkdir(parents=True)
     (staging / "model.safetensors").write_bytes(b"half")
 
-    assert training_run_reap_stale() == 1
+    assert reap_stale() == 1
 
     stale.refresh_from_db()
     fresh.refresh_from_db()
@@ -170,7 +170,7 @@ def test_runs_whose_heartbeat_stopped_are_marked_failed_and_fresh_ones_are_left_
     assert "gpu-7" in stale.error
     assert fresh.status == JobStatus.RUNNING
     assert not staging.exists(), "the half-written artifacts of a reaped run are removed"
-    assert training_run_reap_stale() == 0
+    assert reap_stale() == 0
 
 
 def test_the_reaper_also_fails_stale_evaluations(snapshot: DatasetSnapshot, settings: Any) -> None:
@@ -179,7 +179,7 @@ def test_the_reaper_also_fails_stale_evaluations(snapshot: DatasetSnapshot, sett
     evaluation = EvaluationRun.objects.create(model_version=version, snapshot=snapshot)
     evaluation.mark_running()
 
-    assert training_run_reap_stale(now=timezone.now() + timedelta(seconds=61)) == 1
+    assert reap_stale(now=timezone.now() + timedelta(seconds=61)) == 1
 
     evaluation.refresh_from_db()
     assert evaluation.status == JobStatus.FAILED

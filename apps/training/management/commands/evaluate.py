@@ -11,7 +11,8 @@ from apps.training.choices import EvaluationSplit
 from apps.training.forms import EvaluationRunForm
 from apps.training.management.commands.train import follow, form_errors_message
 from apps.training.models import EvaluationRun
-from apps.training.services import QUEUE_BY_KIND, evaluation_run_execute
+from apps.training.runners import QUEUE_BY_KIND
+from apps.training.services import evaluation_run_execute
 
 
 class Command(BaseCommand):

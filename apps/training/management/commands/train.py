@@ -15,7 +15,8 @@ from apps.common.choices import JobStatus
 from apps.common.models import Job
 from apps.training.forms import TrainingRunForm
 from apps.training.models import TrainingRun
-from apps.training.services import HYPERPARAMETERS, QUEUE_BY_KIND, training_run_execute
+from apps.training.runners import QUEUE_BY_KIND
+from apps.training.services import HYPERPARAMETERS, training_run_execute
 from workers.ml.config import TrainConfig
 
 POLL_SECONDS = 1.0

@@ -1,0 +1,243 @@
+"""Training and evaluation runs as kinds of job (``apps.common.jobs.JobRunner``): what each does on a worker.
+
+Training writes its artifacts to a staging folder and moves them into ``ARTIFACT_ROOT/<run id>-<short
+uuid>`` only when the run succeeds, in the transaction that registers the model version, so no
+half-written model folder is ever left behind (the reaper removes a dead worker's staging folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from apps.common.jobs import JobCancelled, JobRunner
+from apps.registry.services import model_version_artifact_dir, model_version_auto_promote, model_version_register
+from apps.reviews.models import Review
+from apps.reviews.snapshots import snapshot_examples
+from apps.training.choices import EvaluationSplit, ModelKind
+from apps.training.models import EpochMetric, EvaluationRun, RunPrediction, TrainingRun
+
+if TYPE_CHECKING:
+    from workers.ml.data import Example, SplitData
+
+logger = logging.getLogger(__name__)
+
+# Transformers train on GPU workers; the TF-IDF baseline is light work for any worker.
+QUEUE_BY_KIND = {ModelKind.TRANSFORMER.value: "gpu", ModelKind.TFIDF.value: "default"}
+PREDICTION_BATCH_SIZE = 2_000
+
+
+class TrainingRunner(JobRunner[TrainingRun]):
+    model = TrainingRun
+    task_name = "training.run_training"
+    what = "training run"
+
+    @classmethod
+    def queue_for(cls, job: TrainingRun) -> str:
+        return QUEUE_BY_KIND[job.kind]
+
+    @classmethod
+    def stale_advice(cls) -> str:
+        return " (a new run with the same configuration), with a smaller batch size or max length if it ran out of memory"
+
+    def step_values(self, event: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "current_step": int(event.get("step") or 0),
+            "total_steps": int(event.get("total_steps") or 0),
+        }
+        for field, key in (("eta_seconds", "eta_seconds"), ("train_samples_per_second", "samples_per_second")):
+            if event.get(key) is not None:
+                values[field] = float(event[key])
+        return values
+
+    def on_epoch(self, event: dict[str, Any]) -> None:
+        EpochMetric.objects.update_or_create(
+            run_id=self.job.pk,
+            epoch=int(round(float(event["epoch"]))),
+            defaults={
+                "step": int(event.get("step") or 0),
+                "train_loss": event.get("train_loss"),
+                "validation_loss": event.get("validation_loss"),
+                "validation_accuracy": event.get("validation_accuracy"),
+                "validation_f1": event.get("validation_f1"),
+            },
+        )
+
+    def epoch_values(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {"current_step": int(event["step"])} if event.get("step") is not None else {}
+
+    def run(self) -> None:
+        from workers.ml import train
+
+        from apps.training.services import training_config_of
+
+        run = self.job
+        staging = staging_dir(run.pk)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        self.db.call(lambda: TrainingRun.objects.filter(pk=run.pk).update(device=_device_for(run.kind)))
+        data = self.db.call(lambda: split_data(run.snapshot_id))
+        lineage = self.db.call(lambda: _lineage(run))
+        self.result = train(
+            training_config_of(run),
+            data,
+            # Inside the run's staging folder, so the trainer's own temporary files go when it goes.
+            staging / "model",
+            progress=self.progress,
+            should_stop=self.progress.should_stop,
+            lineage=lineage,
+        )
+
+    def record_success(self, run: TrainingRun) -> None:
+        """Move the artifacts into place and store metrics, predictions and the model version (row locked)."""
+        result = self.result
+        # Named once: a retry after a database outage finds the folder already moved.
+        final = self.final_dir = getattr(self, "final_dir", None) or (
+            Path(settings.ARTIFACT_ROOT) / f"{run.pk}-{uuid.uuid4().hex[:8]}"
+        )
+        if Path(result.artifact_dir).exists():
+            shutil.move(str(result.artifact_dir), final)
+        shutil.rmtree(staging_dir(run.pk), ignore_errors=True)
+        store_metrics(run, result.metrics)
+        run.device = result.device or run.device
+        run.train_samples_per_second = result.train_samples_per_second
+        run.current_step = max(run.current_step, run.total_steps)
+        run.eta_seconds = 0
+        store_predictions(result.test_predictions, training_run=run)
+        version = model_version_register(run=run, result=replace(result, artifact_dir=final))
+        model_version_auto_promote(version=version)
+        run.append_log(
+            f"Succeeded in {result.wall_seconds:.0f} s on {run.device}: test accuracy {run.accuracy:.4f}, "
+            f"F1 {run.f1:.4f}. Registered model version {version.pk} at {final}.\n"
+        )
+
+    def discard(self) -> None:
+        super().discard()
+        final = getattr(self, "final_dir", None)
+        if final is not None:
+            shutil.rmtree(final, ignore_errors=True)
+
+    @classmethod
+    def discard_for(cls, pk: int) -> None:
+        shutil.rmtree(staging_dir(pk), ignore_errors=True)
+
+
+class EvaluationRunner(JobRunner[EvaluationRun]):
+    model = EvaluationRun
+    task_name = "training.run_evaluation"
+    what = "evaluation run"
+
+    @classmethod
+    def queue_for(cls, job: EvaluationRun) -> str:
+        return QUEUE_BY_KIND.get(job.model_version.kind, "default")
+
+    def run(self) -> None:
+        from workers.ml.predictor import evaluate
+
+        evaluation = self.job
+        version = evaluation.model_version
+
+        def on_chunk(event: dict[str, Any]) -> None:
+            self.progress(event)
+            self.progress.check_cancelled()
+
+        self.db.call(lambda: EvaluationRun.objects.filter(pk=evaluation.pk).update(device=_device_for(version.kind)))
+        examples = self.db.call(lambda: evaluation_examples(evaluation))
+        self.db.call(lambda: EvaluationRun.objects.filter(pk=evaluation.pk).update(total=len(examples)))
+        self.progress.log_line(f"Evaluating model version {version.pk} on {len(examples)} reviews.")
+        artifact_dir = self.db.call(lambda: model_version_artifact_dir(version=version))
+        self.metrics, self.predictions = evaluate(artifact_dir, examples, progress=on_chunk)
+        if self.progress.should_stop(force=True):
+            raise JobCancelled
+
+    def record_success(self, evaluation: EvaluationRun) -> None:
+        store_metrics(evaluation, self.metrics)
+        evaluation.processed = len(self.predictions)
+        store_predictions(self.predictions, evaluation_run=evaluation)
+        evaluation.append_log(
+            f"Succeeded: accuracy {evaluation.accuracy:.4f}, F1 {evaluation.f1:.4f} on {len(self.predictions)} reviews.\n"
+        )
+
+
+def store_metrics(job: TrainingRun | EvaluationRun, metrics: dict[str, Any]) -> None:
+    job.accuracy = metrics.get("accuracy")
+    job.precision = metrics.get("precision")
+    job.recall = metrics.get("recall")
+    job.f1 = metrics.get("f1")
+    job.f1_macro = metrics.get("f1_macro")
+    job.confusion_matrix = metrics.get("confusion_matrix", [])
+    job.metrics = metrics
+
+
+def store_predictions(rows: list[Any], **owner: Any) -> None:
+    RunPrediction.objects.bulk_create(
+        (
+            RunPrediction(review_id=review_id, gold_label=gold, predicted_label=predicted, confidence=confidence, **owner)
+            for review_id, gold, predicted, confidence in rows
+        ),
+        batch_size=PREDICTION_BATCH_SIZE,
+    )
+
+
+def split_data(snapshot_id: int) -> SplitData:
+    from workers.ml.data import SplitData
+
+    return SplitData(
+        train=examples_of(snapshot_examples(snapshot=snapshot_id, split="train")),
+        validation=examples_of(snapshot_examples(snapshot=snapshot_id, split="validation")),
+        test=examples_of(snapshot_examples(snapshot=snapshot_id, split="test")),
+    )
+
+
+def examples_of(rows: list[tuple[int, str, int]]) -> list[Example]:
+    from workers.ml.data import Example
+
+    return [Example(review_id=review_id, text=text, label=label) for review_id, text, label in rows]
+
+
+def evaluation_examples(evaluation: EvaluationRun) -> list[Example]:
+    if evaluation.split == EvaluationSplit.HUMAN:
+        rows = (
+            Review.objects.filter(resolution__isnull=False)
+            .order_by("id")
+            .values_list("id", "text", "resolution__label")
+        )
+        return examples_of(list(rows))
+    return examples_of(snapshot_examples(snapshot=evaluation.snapshot_id, split=evaluation.split))
+
+
+def _lineage(run: TrainingRun) -> dict[str, Any]:
+    snapshot = run.snapshot
+    return {
+        "training_run_id": run.pk,
+        "snapshot_id": snapshot.pk,
+        "snapshot_name": snapshot.name,
+        "snapshot_content_hash": snapshot.content_hash,
+        "snapshot_label_source": snapshot.label_source,
+        "snapshot_seed": snapshot.seed,
+        "split_sizes": {
+            "train": snapshot.train_count,
+            "validation": snapshot.validation_count,
+            "test": snapshot.test_count,
+        },
+    }
+
+
+def _device_for(kind: str) -> str:
+    """The device a run will use, for the run page while it goes (the result reports the one it used)."""
+    if kind == ModelKind.TFIDF:
+        return "cpu"
+    from workers.ml.transformer import describe_device
+
+    return describe_device()[0]
+
+
+def staging_dir(run_id: int) -> Path:
+    """Where a run writes until it succeeds; named by run id so the reaper can remove what a dead worker left."""
+    return Path(settings.ARTIFACT_ROOT) / ".incomplete" / f"run-{run_id}"
