@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 
@@ -37,7 +37,9 @@ class _SignInFirst:
         return super().get(request, *args, **kwargs)  # type: ignore[misc]
 
 
-class SwaggerView(_SignInFirst, SpectacularSwaggerView):
+class SwaggerView(_SignInFirst, SpectacularSwaggerSplitView):
+    """Swagger UI with its start-up script served as a file of its own (``?script``): the CSP allows no inline script."""
+
     url_name = "api:schema"
 
 

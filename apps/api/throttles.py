@@ -3,7 +3,9 @@
 Over the limit, a request gets 429 with ``Retry-After`` (seconds) and the error code ``throttled``. Rates
 are settings (``API_THROTTLE_RATES``, from ``API_THROTTLE_PREDICT``, ``API_THROTTLE_BULK`` and
 ``API_THROTTLE_LOGIN``), read on every request so a test or an operator can change them. Counts live in
-Django's cache: with ``CACHE_URL`` pointing at Redis, every web process shares them.
+Django's cache: with ``CACHE_URL`` pointing at Redis, every web process shares them. Signed out, a
+request counts by its address as ``apps.common.addresses`` reads it. Repeated wrong passwords lock the
+address and the account out on every door (django-axes, see settings), whatever the rates here.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from apps.common.addresses import client_address
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -36,6 +40,10 @@ class _ScopedThrottle(SimpleRateThrottle):
         if request.method in SAFE_METHODS:
             return True
         return super().allow_request(request, view)
+
+    def get_ident(self, request: Request) -> str:
+        """The client's address as NUM_PROXIES and TRUSTED_PROXIES say, never a forged X-Forwarded-For."""
+        return client_address(request) or "unknown"
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         user = request.user
