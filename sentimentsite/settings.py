@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A view that meets a database or broker outage answers 503 with Retry-After.
+    "apps.common.outages.OutageMiddleware",
     "apps.common.middleware.UploadSizeLimitMiddleware",
     "apps.api.middleware.ApiConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -15,3 +15,5 @@ urlpatterns = [
 
 # Unknown addresses under /api/ answer 404 in the API's error envelope; other pages get Django's page.
 handler404 = "apps.api.errors.not_found_view"
+# A database or broker outage answers 503 with Retry-After (pages and API alike), never a bare 500.
+handler500 = "apps.common.outages.server_error_view"

@@ -20,6 +20,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.common.broker import RETRY_AFTER_SECONDS
+from apps.common.outages import outage_of
+
 logger = logging.getLogger("apps.api")
 
 PARSE_ERROR_MESSAGE = "The request body is not valid JSON in UTF-8: check quotes, commas and the text's encoding."
@@ -55,6 +58,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc.detail = exceptions.ErrorDetail(PARSE_ERROR_MESSAGE, code="parse_error")
     response = drf_exception_handler(exc, context)
     if response is None:
+        outage = outage_of(exc)
+        if outage is not None:
+            logger.warning("An API request answered 503: %s (%s)", outage[0], exc)
+            _roll_back()
+            return Response(error_body(*outage), status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         if settings.DEBUG:
             return None  # Django's debug page, with the traceback
         view = context.get("view")

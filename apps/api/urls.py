@@ -26,6 +26,7 @@ urlpatterns = [
     path("reviews/<id:pk>/", reviews.ReviewDetailView.as_view(), name="review"),
     path("imports/", reviews.ImportListView.as_view(), name="imports"),
     path("imports/<id:pk>/", reviews.ImportDetailView.as_view(), name="import"),
+    path("imports/<id:pk>/cancel/", reviews.ImportCancelView.as_view(), name="import-cancel"),
     path("snapshots/", reviews.SnapshotListView.as_view(), name="snapshots"),
     path("snapshots/<id:pk>/", reviews.SnapshotDetailView.as_view(), name="snapshot"),
     path("training-runs/", training.TrainingRunListView.as_view(), name="training-runs"),

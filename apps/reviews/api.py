@@ -20,6 +20,7 @@ from apps.api.idempotency import idempotent
 from apps.api.permissions import CREATE_REVIEWS, MANAGE, READ_DATA
 from apps.api.throttles import BulkThrottle
 from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.common.models import IllegalTransition
 from apps.reviews.choices import LabelSource, OriginSplit, Split
 from apps.reviews.importers import ReviewImportError
 from apps.reviews.models import DatasetSnapshot, ImportJob, Review
@@ -32,6 +33,7 @@ from apps.reviews.services import (
     NewReview,
     ReviewInputError,
     ReviewInUse,
+    import_job_cancel,
     import_upload_enqueue,
     review_create_many,
     review_delete,
@@ -511,6 +513,26 @@ class ImportDetailView(ApiView):
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(ImportJobSerializer(get_or_404(ImportJob.objects.all(), pk, "import")).data)
+
+
+class ImportCancelView(ApiView):
+    """Cancel an import: a queued one at once, a running one before its next chunk; it imports nothing."""
+
+    required = {"POST": MANAGE}
+
+    @extend_schema(
+        tags=["imports"],
+        request=None,
+        responses={200: ImportJobSerializer, 409: None},
+        examples=[OpenApiExample("Cancelled", value={**IMPORT_EXAMPLE, "status": "cancelled"}, response_only=True)],
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        job = get_or_404(ImportJob.objects.all(), pk, "import")
+        try:
+            job = import_job_cancel(job=job, by=request.user)
+        except IllegalTransition as error:
+            raise conflict(str(error)) from None
+        return Response(ImportJobSerializer(ImportJob.objects.get(pk=job.pk)).data)
 
 
 # --- Snapshots -------------------------------------------------------------------------------------------

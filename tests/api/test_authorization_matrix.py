@@ -38,6 +38,7 @@ DELETE  /api/reviews/{loose_review}/                       401   403   403   403
 GET     /api/imports/                                      401   403   403   200   200
 POST    /api/imports/                                      401   403   403   403   202
 GET     /api/imports/{import_job}/                         401   403   403   200   200
+POST    /api/imports/{import_job}/cancel/                  401   403   403   403   200
 GET     /api/snapshots/                                    401   403   403   200   200
 POST    /api/snapshots/                                    401   403   403   403   201
 GET     /api/snapshots/{snapshot}/                         401   403   403   200   200

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from apps.common.broker import BrokerUnavailable
 from apps.common.choices import JobStatus
 from apps.reviews.importers import ReviewImportError
 from apps.reviews.models import ImportJob
@@ -61,15 +62,24 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(result.summary))
 
     def _import_on_worker(self, *, source: str, source_name: str | None, timeout: float) -> None:
-        job = import_job_enqueue(source=source, source_name=source_name)
-        self.stdout.write(f"Queued import {job.pk}; waiting for a worker ...")
-        deadline = time.monotonic() + timeout
+        try:
+            job = import_job_enqueue(source=source, source_name=source_name)
+        except BrokerUnavailable as error:
+            raise CommandError(f"{error} Start the broker, or import in the foreground without --background.") from None
+        self.stdout.write(f"Queued import {job.pk} on the 'default' queue; waiting for a worker to take it ...")
+        started = time.monotonic()
+        warned = False
         while job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-            if time.monotonic() > deadline:
-                raise CommandError(
-                    f"Import {job.pk} is still {job.status} after {timeout:.0f}s. Is a worker running "
-                    "(celery -A sentimentsite worker -Q default)? The job stays queued until one takes it."
+            waited = time.monotonic() - started
+            if job.status == JobStatus.QUEUED and waited > NO_WORKER_WARNING_SECONDS and not warned:
+                warned = True
+                self.stderr.write(_no_worker_message(job.pk, waited))
+            if waited > timeout:
+                what = _no_worker_message(job.pk, waited) if job.status == JobStatus.QUEUED else (
+                    f"Import {job.pk} is still running on {job.worker} after {timeout:.0f} s; it goes on there "
+                    f"(python manage.py cancel_import {job.pk} stops it)."
                 )
+                raise CommandError(what)
             time.sleep(0.5)
             job = ImportJob.objects.get(pk=job.pk)
         if job.status != JobStatus.SUCCEEDED:
@@ -99,3 +109,15 @@ class _ProgressBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+# A queued import that no worker has taken after this long probably has no worker to go to.
+NO_WORKER_WARNING_SECONDS = 15.0
+
+
+def _no_worker_message(job_id: int, waited: float) -> str:
+    return (
+        f"Import {job_id} is still queued after {waited:.0f} s: no worker has taken it. Is one running for the "
+        "'default' queue (celery -A sentimentsite worker -Q default, or make run)? The import stays queued and "
+        f"runs when a worker starts; python manage.py cancel_import {job_id} withdraws it."
+    )
