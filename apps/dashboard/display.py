@@ -28,12 +28,17 @@ class Point:
 
 @dataclass(frozen=True)
 class Series:
-    """One line: ``values`` are (x, y) pairs in data units; ``dashed`` for the second line of a pair."""
+    """One line: ``values`` are (x, y) pairs in data units; ``dashed`` and square markers for the second line
+    of a pair (a single point has no dashes to tell it apart, so its marker's shape does)."""
 
     name: str
     values: list[tuple[float, float]]
     colour: str = PALETTE[0]
     dashed: bool = False
+
+    @property
+    def marker(self) -> str:
+        return "square" if self.dashed else "circle"
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class DrawnSeries:
     name: str
     colour: str
     dashed: bool
+    marker: str
     points: list[Point]
 
     @property
@@ -94,7 +100,8 @@ def line_chart(
         return chart
     x_low, x_high = min(x for x, _ in values), max(x for x, _ in values)
     if x_high == x_low:
-        x_low, x_high = x_low - 1, x_high + 1
+        # One epoch: its point mid-plot with its own tick only, not an axis from 0 to 2.
+        x_low, x_high = x_low - 0.5, x_high + 0.5
     y_ticks = _nice_ticks(min(y for _, y in values), max(y for _, y in values))
     y_low, y_high = y_ticks[0], y_ticks[-1]
 
@@ -107,22 +114,27 @@ def line_chart(
     first, last = math.ceil(x_low), math.floor(x_high)
     step = max(1, math.ceil((last - first + 1) / 10))
     chart.x_ticks.extend(Tick(sx(x), str(x)) for x in range(first, last + 1, step))
-    chart.y_ticks.extend(Tick(sy(y), _format_tick(y)) for y in y_ticks)
+    chart.y_ticks.extend(Tick(sy(y), label) for y, label in zip(y_ticks, _tick_labels(y_ticks)))
     for line in series:
         points = [
             Point(sx(x), sy(y), f"{line.name}, {x_label} {_format_x(x)}: {y:.4f}")
             for x, y in line.values
             if y is not None and math.isfinite(y)
         ]
-        chart.series.append(DrawnSeries(name=line.name, colour=line.colour, dashed=line.dashed, points=points))
+        chart.series.append(
+            DrawnSeries(name=line.name, colour=line.colour, dashed=line.dashed, marker=line.marker, points=points)
+        )
     return chart
 
 
 def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten."""
-    if high == low:
-        pad = abs(high) * 0.1 or 0.1
-        low, high = low - pad, high + pad
+    # A span under 2% of the values (one epoch's train and validation loss, say) would be stretched over
+    # the whole plot, making noise look like a trend: widen it around its middle.
+    least = 0.02 * max(abs(low), abs(high)) or 0.1
+    if high - low < least:
+        middle = (low + high) / 2
+        low, high = middle - least / 2, middle + least / 2
     raw = (high - low) / (count - 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
@@ -132,8 +144,13 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [round(n * step, 10) for n in range(first, max(last, first + 1) + 1)]
 
 
-def _format_tick(value: float) -> str:
-    return f"{value:.3g}"
+def _tick_labels(values: Sequence[float]) -> list[str]:
+    """The shortest fixed-point labels that tell every tick apart (0.69, 0.695, 0.7 rather than 0.693 thrice)."""
+    for decimals in range(0, 11):
+        labels = [f"{value:.{decimals}f}" for value in values]
+        if len(set(labels)) == len(labels) and all(float(label) == round(value, 10) for label, value in zip(labels, values)):
+            return [label.rstrip("0").rstrip(".") if "." in label else label for label in labels]
+    return [f"{value:g}" for value in values]
 
 
 def _format_x(value: float) -> str:
@@ -141,14 +158,25 @@ def _format_x(value: float) -> str:
 
 
 def loss_chart(runs: Sequence[tuple[str, Sequence[Any]]], *, colours: Sequence[str] = PALETTE) -> LineChart:
-    """Train (solid) and validation (dashed) loss per epoch, one colour per run; ``runs`` is (name, epochs)."""
+    """Train (solid, round dots) and validation (dashed, square dots) loss per epoch; ``runs`` is (name, epochs).
+
+    Several runs get one colour per run; a single run gets a colour per line, so that even its one-epoch
+    chart (two dots, no line) tells train from validation by colour as well as by shape.
+    """
     series: list[Series] = []
+    single = len(runs) == 1
     for index, (name, epochs) in enumerate(runs):
         colour = colours[index % len(colours)]
-        prefix = f"{name}: " if len(runs) > 1 else ""
+        validation_colour = colours[1 % len(colours)] if single else colour
+        prefix = "" if single else f"{name}: "
         series.append(Series(f"{prefix}train loss", [(e.epoch, e.train_loss) for e in epochs], colour))
         series.append(
-            Series(f"{prefix}validation loss", [(e.epoch, e.validation_loss) for e in epochs], colour, dashed=True)
+            Series(
+                f"{prefix}validation loss",
+                [(e.epoch, e.validation_loss) for e in epochs],
+                validation_colour,
+                dashed=True,
+            )
         )
     return line_chart(series, title="Train and validation loss per epoch")
 

@@ -26,4 +26,7 @@ class PredictForm(forms.Form):
                 message=f"The review is %(show_value)s characters long; the limit is {limit:,}. Paste a shorter excerpt.",
             )
         ]
-        field.widget.attrs["maxlength"] = str(limit)
+        # No ``maxlength`` on the textarea: the browser would cut a long paste without a word and the model
+        # would answer about a text the person never sent. The validator above says it is too long instead.
+        field.help_text = f"Up to {limit:,} characters."
+        field.widget.attrs["aria-describedby"] = "review-limit"

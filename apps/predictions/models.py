@@ -24,6 +24,10 @@ class BatchPredictionJob(Job):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        # Ids only, so a list of jobs in the admin reads no other row per job.
+        return f"Batch prediction {self.pk} of {self.get_pool_display().lower()} by model version {self.model_version_id}"
+
 
 class Prediction(models.Model):
     text = models.TextField()

@@ -39,6 +39,28 @@ def test_the_loss_chart_draws_a_solid_and_a_dashed_line_per_run_in_one_colour() 
     assert chart.series[0].colour == chart.series[1].colour != chart.series[2].colour
 
 
+def test_one_runs_chart_of_one_epoch_tells_train_from_validation_by_colour_and_shape() -> None:
+    epochs = [SimpleNamespace(epoch=1, train_loss=0.6931, validation_loss=0.6925)]
+
+    chart = loss_chart([("run 1", epochs)])
+
+    train, validation = chart.series
+    assert (train.name, validation.name) == ("train loss", "validation loss")
+    assert train.colour != validation.colour
+    assert (train.marker, validation.marker) == ("circle", "square")
+    assert [tick.label for tick in chart.x_ticks] == ["1"], "one epoch, one tick: not an axis from 0 to 2"
+    assert train.points[0].x == (chart.left + chart.right) / 2
+    labels = [tick.label for tick in chart.y_ticks]
+    assert len(set(labels)) == len(labels) == len(chart.y_ticks) > 1, labels
+
+
+def test_y_tick_labels_never_repeat_however_close_the_losses() -> None:
+    chart = line_chart([Series("loss", [(1, 0.6932), (2, 0.6929), (3, 0.6921)])], title="t")
+
+    labels = [tick.label for tick in chart.y_ticks]
+    assert len(set(labels)) == len(labels) > 1, labels
+
+
 def test_confusion_rows_give_counts_row_percentages_and_a_link_per_cell() -> None:
     rows = confusion_rows([[40, 10], [5, 45]], lambda gold, predicted: f"/cell/{gold}/{predicted}/")
 

@@ -36,7 +36,9 @@ def test_the_page_shows_the_form_and_is_linked_from_the_navigation(client: Clien
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert '<textarea name="text"' in page and 'maxlength="20000"' in page
+    assert '<textarea name="text"' in page and "Up to 20,000 characters." in page
+    # A longer paste must reach the server and be refused there, not be cut by the browser unseen.
+    assert "maxlength" not in page
     assert 'hx-post="/predict/"' in page and 'hx-target="#prediction-result"' in page
     assert f'<a href="{URL}">Predict</a>' in page
 

@@ -46,6 +46,19 @@ def test_missing_secret_key_with_debug_off_is_refused_with_advice(tmp_path: Path
     assert "SECRET_KEY is required when DEBUG is off" in result.stderr
 
 
+def test_a_command_asked_for_its_help_without_secret_key_says_what_to_set_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    env = production_env(tmp_path)
+    del env["SECRET_KEY"]
+    del env["DEBUG"]
+    result = manage("train", "--help", env=env)
+    assert result.returncode == 1
+    assert "SECRET_KEY is required when DEBUG is off" in result.stderr
+    assert "DEBUG=1 for local work" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_bad_boolean_names_the_variable_and_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEBUG", "maybe")
     with pytest.raises(ImproperlyConfigured, match=r"DEBUG='maybe' is not a boolean"):
