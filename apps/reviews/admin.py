@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from apps.common.models import IllegalTransition
 from apps.reviews.models import DatasetSnapshot, ImportJob, Review
+from apps.reviews.services import import_job_cancel
 
 
 @admin.register(Review)
@@ -19,6 +23,19 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_display = ["id", "source", "status", "rows_read", "rows_created", "rows_existing", "created_at"]
     list_filter = ["status"]
     readonly_fields = [f.name for f in ImportJob._meta.fields]
+    actions = ["cancel_imports"]
+
+    @admin.action(description="Cancel selected imports", permissions=["change"])
+    def cancel_imports(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
+        for job in queryset:
+            try:
+                import_job_cancel(job=job, by=request.user)
+            except IllegalTransition as error:
+                self.message_user(request, str(error), messages.WARNING)
+            else:
+                self.message_user(
+                    request, f"Cancelled import {job.pk} (a queued one at once, a running one before its next chunk)."
+                )
 
 
 @admin.register(DatasetSnapshot)
