@@ -11,6 +11,7 @@ from apps.common.choices import JobStatus
 from apps.registry.models import ModelVersion
 from apps.training.choices import ModelKind
 from apps.training.models import EpochMetric, EvaluationRun, RunPrediction, TrainingRun
+from apps.training.runners import QUEUE_BY_KIND
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,45 @@ def training_runs_active(*, limit: int = 20) -> list[TrainingRun]:
         .order_by(
             Case(When(status=JobStatus.RUNNING, then=Value(0)), default=Value(1)), "created_at", "pk"
         )[:limit]
+    )
+
+
+def training_run_waits_behind(*, run: TrainingRun) -> str | None:
+    """What a queued run waits for, in words: the jobs that hold its queue's workers, or no worker at all.
+
+    Celery hands a queue's messages to its workers in order, so a queued run waits behind the runs and
+    evaluations running on the same queue and the runs queued there before it. None unless ``run`` is queued.
+    """
+    if run.status != JobStatus.QUEUED:
+        return None
+    queue = QUEUE_BY_KIND[run.kind]
+    kinds = [kind for kind, kind_queue in QUEUE_BY_KIND.items() if kind_queue == queue]
+    running = [
+        f"run {pk}"
+        for pk in TrainingRun.objects.filter(status=JobStatus.RUNNING, kind__in=kinds)
+        .order_by("started_at", "pk")
+        .values_list("pk", flat=True)
+    ] + [
+        f"evaluation {pk}"
+        for pk in EvaluationRun.objects.filter(status=JobStatus.RUNNING, model_version__kind__in=kinds)
+        .order_by("started_at", "pk")
+        .values_list("pk", flat=True)
+    ]
+    ahead = TrainingRun.objects.filter(
+        Q(created_at__lt=run.created_at) | Q(created_at=run.created_at, pk__lt=run.pk),
+        status=JobStatus.QUEUED,
+        kind__in=kinds,
+    ).count()
+    queued_ahead = f"; {ahead} queued run{'' if ahead == 1 else 's'} ahead of it" if ahead else ""
+    if running:
+        busy = ", ".join(running)
+        verb = "is" if len(running) == 1 else "are"
+        return f"Waiting for a free {queue} worker: {busy} {verb} running{queued_ahead}."
+    if ahead:
+        return f"Waiting for a {queue} worker{queued_ahead}."
+    return (
+        f"Waiting for a {queue} worker to take it. If it stays queued, check that one is started: "
+        f"celery -A sentimentsite worker -Q {queue}."
     )
 
 

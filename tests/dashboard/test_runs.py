@@ -96,6 +96,38 @@ def test_a_running_run_is_polled_and_the_poll_stops_with_286_once_it_ends(analys
     assert "Succeeded" in ended.content.decode() and "hx-trigger" not in ended.content.decode()
 
 
+def test_the_live_part_carries_the_header_so_its_buttons_follow_the_runs_end(ml_admin_client: Client) -> None:
+    run = make_run(make_snapshot(), status=JobStatus.RUNNING)
+
+    cancelling = ml_admin_client.post(f"/runs/{run.pk}/cancel/", follow=True).content.decode()
+    TrainingRun.objects.filter(pk=run.pk).update(status=JobStatus.CANCELLED, finished_at=run.started_at)
+    ended = ml_admin_client.get(f"/runs/{run.pk}/", **HTMX_POLL).content.decode()
+
+    assert f"Cancellation of run {run.pk} requested: the worker stops at its next step." in cancelling
+    assert "Cancel run" not in cancelling, "one request to cancel is enough"
+    assert ended.lstrip().startswith('<div id="run-live"')
+    assert "Cancellation of run" not in ended and "Cancel run" not in ended
+    assert "Retry" in ended and "New run like this" in ended
+
+
+def test_a_queued_run_says_what_it_waits_behind(analyst_client: Client) -> None:
+    snapshot = make_snapshot()
+    running = make_run(snapshot, status=JobStatus.RUNNING)
+    earlier = make_run(snapshot, status=JobStatus.QUEUED)
+    waiting = make_run(snapshot, status=JobStatus.QUEUED)
+    tfidf = make_run(snapshot, status=JobStatus.QUEUED, kind="tfidf")
+
+    page = analyst_client.get(f"/runs/{waiting.pk}/").content.decode()
+    first = analyst_client.get(f"/runs/{earlier.pk}/").content.decode()
+    light = analyst_client.get(f"/runs/{tfidf.pk}/").content.decode()
+    busy = analyst_client.get(f"/runs/{running.pk}/").content.decode()
+
+    assert f"Waiting for a free gpu worker: run {running.pk} is running; 1 queued run ahead of it." in page
+    assert f"Waiting for a free gpu worker: run {running.pk} is running." in first
+    assert "Waiting for a default worker to take it" in light, "TF-IDF runs queue on their own workers"
+    assert "Waiting for" not in busy
+
+
 def test_a_confusion_matrix_cell_lists_its_reviews_with_text_gold_prediction_and_confidence(
     analyst_client: Client,
 ) -> None:

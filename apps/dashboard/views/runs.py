@@ -31,6 +31,7 @@ from apps.training.selectors import (
     training_run_base_models,
     training_run_detail,
     training_run_search,
+    training_run_waits_behind,
 )
 from apps.training.services import HYPERPARAMETERS, training_run_cancel, training_run_retry
 
@@ -75,6 +76,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         ],
         "log_lines": _tail(run.log_tail, LOG_LINES),
         "hyperparameters": [(name, getattr(run, name)) for name in HYPERPARAMETERS],
+        "waits_behind": training_run_waits_behind(run=run),
     }
     if is_polling(request, LIVE_ID):
         # The live part stops polling with the answer that shows the run's end.
@@ -136,10 +138,10 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     except IllegalTransition as error:
         messages.error(request, str(error))
     else:
+        # A running run's page says it is being cancelled in its live part, which drops the notice when the
+        # run ends; a message here would stay on the page after that.
         if run.status == "cancelled":
             messages.success(request, f"Run {run.pk} was cancelled before it started.")
-        else:
-            messages.success(request, f"Cancellation of run {run.pk} requested: the worker stops at its next step.")
     return redirect("dashboard:run-detail", run_id=run_id)
 
 
