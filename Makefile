@@ -25,9 +25,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The web server and one Celery worker per queue, as in production; Ctrl-C stops all three.
+# The web server and one Celery worker per queue, as in production; Ctrl-C stops all three. AUTO_PROMOTE
+# is on unless set, so the TF-IDF baseline that bootstrap queues on a first start becomes the current model.
 run: $(STAMP)
-	@export DEBUG=$${DEBUG:-1} SITE_URL=http://$(HOST):$(PORT)/; \
+	@export DEBUG=$${DEBUG:-1} AUTO_PROMOTE=$${AUTO_PROMOTE:-1} SITE_URL=http://$(HOST):$(PORT)/; \
 	$(PY) manage.py migrate --noinput && \
 	$(PY) manage.py bootstrap && \
 	{ trap 'kill 0' EXIT INT TERM; \

@@ -108,3 +108,40 @@ def test_home_lists_recent_predictions(analyst_client: Client) -> None:
     page = analyst_client.get("/").content.decode()
 
     assert "A film of rare charm." in page and "0.934" in page and "Prediction form" in page
+
+
+def test_the_first_run_is_named_on_home_and_its_model_shows_up_current_with_the_next_poll(
+    analyst_client: Client, settings: Any
+) -> None:
+    settings.AUTO_PROMOTE = True
+    snapshot = make_snapshot()
+    baseline = make_run(snapshot, status=JobStatus.RUNNING, kind="tfidf")
+
+    page = analyst_client.get("/").content.decode()
+
+    assert "No model is current yet" in page
+    assert f"Run <a href=\"/runs/{baseline.pk}/\">{baseline.pk}</a> (the TF-IDF baseline) is running." in page
+    assert "It becomes the current model when it succeeds" in page
+    assert "Next steps" not in page
+
+    TrainingRun.objects.filter(pk=baseline.pk).delete()
+    version = make_run(snapshot, kind="tfidf").model_version
+    ModelVersion.objects.filter(pk=version.pk).update(is_current=True)
+    poll = analyst_client.get("/", **POLL).content.decode()
+
+    assert poll.lstrip().startswith('<section id="active-runs"'), "the polled part comes first"
+    card = poll[poll.index('<section id="current-model-card"') :]
+    assert 'hx-swap-oob="true"' in card.split(">", 1)[0]
+    assert f"{version}" in card and "No model is current yet" not in card
+
+    later = analyst_client.get("/").content.decode()
+    assert "Next steps" in later and 'href="/labelling/"' in later and 'href="/runs/"' in later
+    assert 'hx-swap-oob' not in later, "the whole page carries the card in place"
+
+
+def test_with_no_snapshot_an_ml_admin_is_pointed_to_the_page_that_makes_one(ml_admin_client: Client) -> None:
+    make_labelled_reviews(6)
+
+    page = ml_admin_client.get("/").content.decode()
+
+    assert "No snapshots yet." in page and '<a href="/labelling/snapshot/">Make one</a>' in page

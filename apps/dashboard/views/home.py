@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from apps.dashboard.views import common
@@ -21,10 +22,19 @@ def home(request: HttpRequest) -> HttpResponse:
     # The runs part never stops polling (a run may be queued at any time after the page loaded): every
     # POLL_SECONDS while runs go, every IDLE_POLL_SECONDS while none does. Each answer sets the next interval.
     poll_seconds = common.POLL_SECONDS if active_runs else common.IDLE_POLL_SECONDS
-    if is_polling(request, ACTIVE_RUNS_ID):
-        context = {"active_runs": active_runs, "poll_seconds": poll_seconds}
-        return render_page(request, "dashboard/home.html", context, partials={ACTIVE_RUNS_ID: "active-runs"})
     current = current_model_version()
+    # The current model's card rides along with each poll (swapped out of band), so the first model
+    # becoming current, or a promotion elsewhere, shows without a reload.
+    model_context = {
+        "current": current,
+        "promotion": latest_promotion_to(version=current) if current is not None else None,
+        "active_runs": active_runs,
+        "poll_seconds": poll_seconds,
+        "auto_promote": settings.AUTO_PROMOTE,
+    }
+    if is_polling(request, ACTIVE_RUNS_ID):
+        context = {**model_context, "out_of_band": True}
+        return render_page(request, "dashboard/home.html", context, partials={ACTIVE_RUNS_ID: "active-runs"})
     rows = review_counts_by_split_and_label()
     totals = {
         "negative": sum(r.negative for r in rows),
@@ -33,11 +43,8 @@ def home(request: HttpRequest) -> HttpResponse:
     }
     totals["total"] = sum(totals.values())
     context = {
-        "current": current,
-        "promotion": latest_promotion_to(version=current) if current is not None else None,
+        **model_context,
         "progress": labelling_progress(split_counts=rows),
-        "active_runs": active_runs,
-        "poll_seconds": poll_seconds,
         "predictions": recent_predictions(limit=8),
         "split_rows": rows,
         "totals": totals,
