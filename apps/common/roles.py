@@ -10,14 +10,21 @@ A superuser counts as an ML admin (and so as an analyst). The groups are created
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
     from rest_framework.request import Request
     from rest_framework.views import APIView
+
+ViewT = TypeVar("ViewT", bound=Callable[..., "HttpResponse"])
 
 ANALYST = "analyst"
 ML_ADMIN = "ml_admin"
@@ -70,3 +77,27 @@ class IsMlAdmin(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return is_ml_admin(request.user)
+
+
+def page_role_required(check: Callable[[Any], bool], refusal: str) -> Callable[[ViewT], ViewT]:
+    """A page for the users ``check`` lets through: the signed out go to the login page, anyone else
+    gets a 403 page that says ``refusal`` (what they lack and whom to ask)."""
+
+    def decorate(view: ViewT) -> ViewT:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not check(request.user):
+                raise PermissionDenied(refusal)
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapper)  # type: ignore[return-value]
+
+    return decorate
+
+
+# The dashboard and the prediction form are the analysts' (and ML admins'); an integration's account
+# uses the API, and an account with no role sees nothing until an administrator gives it one.
+analyst_page = page_role_required(
+    is_analyst,
+    "This page is for analysts and ML admins. Ask an administrator to add your account to the analyst group.",
+)

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
+from apps.common.roles import analyst_page
 from apps.predictions.choices import PredictionSource
 from apps.predictions.forms import PredictForm
 from apps.predictions.predictor import ModelUnavailable, NoCurrentModel
@@ -15,7 +15,7 @@ from apps.predictions.services import PredictionInputError, prediction_create_ma
 TEMPLATE = "predictions/predict.html"
 
 
-@login_required
+@analyst_page
 @require_http_methods(["GET", "POST"])
 def predict(request: HttpRequest) -> HttpResponse:
     """The prediction form; with HTMX a POST answers with the result fragment only.

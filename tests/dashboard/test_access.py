@@ -87,8 +87,13 @@ def test_an_ml_admin_sees_the_buttons_to_start_cancel_and_retry(ml_admin_client:
     assert "Retry" in ml_admin_client.get(f"/runs/{failed.pk}/").content.decode()
 
 
-def test_a_signed_in_user_without_a_role_still_reads_the_dashboard(django_user_model: Any, client: Client) -> None:
+def test_a_signed_in_user_without_a_role_is_refused_every_page_with_a_message_saying_whom_to_ask(
+    django_user_model: Any, client: Client
+) -> None:
     client.force_login(django_user_model.objects.create_user("nobody", password="a-long-test-password"))
 
-    assert client.get("/runs/").status_code == 200
+    for url in PAGES:
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert "Ask an administrator to add your account to the analyst group" in response.content.decode()
     assert client.post("/runs/new/", {}).status_code == 403

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 
 from apps.common.choices import JobStatus
+from apps.common.roles import analyst_page
 from apps.dashboard.display import PALETTE, compared_values, loss_chart
 from apps.dashboard.views.common import page_of, render_page
 from apps.training.models import RunPrediction
@@ -26,7 +26,7 @@ METRICS = ("accuracy", "precision", "recall", "f1", "f1_macro")
 CONTEXT_ROWS = ("snapshot", "device")
 
 
-@login_required
+@analyst_page
 def compare(request: HttpRequest) -> HttpResponse:
     run_ids = _run_ids(request.GET.getlist("runs"))
     runs = training_runs_compared(run_ids=run_ids)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from apps.common.roles import analyst_page
 from apps.dashboard.views import common
 from apps.dashboard.views.common import is_polling, render_page
 from apps.predictions.selectors import recent_predictions
@@ -16,7 +16,7 @@ from apps.training.selectors import training_runs_active
 ACTIVE_RUNS_ID = "active-runs"
 
 
-@login_required
+@analyst_page
 def home(request: HttpRequest) -> HttpResponse:
     active_runs = training_runs_active()
     # The runs part never stops polling (a run may be queued at any time after the page loaded): every

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from apps.common.roles import analyst_page
 from apps.dashboard.display import render_markdown
 from apps.dashboard.forms import PromoteForm, RollbackForm
 from apps.dashboard.views.common import ml_admin_required, page_of, render_page
@@ -25,7 +25,7 @@ from apps.registry.services import PromotionError, model_version_promote, model_
 from apps.training.selectors import evaluation_run_list
 
 
-@login_required
+@analyst_page
 def model_list(request: HttpRequest) -> HttpResponse:
     current = current_model_version()
     context = {
@@ -39,7 +39,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "dashboard/model_list.html", context, partials={"versions": "versions"})
 
 
-@login_required
+@analyst_page
 def model_detail(request: HttpRequest, version_id: int) -> HttpResponse:
     version = _version_or_404(version_id)
     card = model_version_card(version=version)

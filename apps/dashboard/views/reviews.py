@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 
+from apps.common.roles import analyst_page
 from apps.dashboard.forms import ReviewFilterForm
 from apps.dashboard.views.common import COUNT_CAP, page_of, render_page
 from apps.predictions.selectors import predictions_of_review
@@ -17,7 +17,7 @@ from apps.training.selectors import run_predictions_of_review
 RESULTS_ID = "review-results"
 
 
-@login_required
+@analyst_page
 def review_list(request: HttpRequest) -> HttpResponse:
     form = ReviewFilterForm(request.GET)
     current = current_model_version()
@@ -43,7 +43,7 @@ def review_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "dashboard/review_list.html", context, partials={RESULTS_ID: "results"})
 
 
-@login_required
+@analyst_page
 def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     try:
         detail = review_detail_of(review_id=review_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.common.models import IllegalTransition
+from apps.common.roles import analyst_page
 from apps.dashboard.display import confusion_rows, loss_chart
 from apps.dashboard.forms import RunFilterForm
 from apps.dashboard.views import common
@@ -41,7 +41,7 @@ LIVE_ID = "run-live"
 LOG_LINES = 40
 
 
-@login_required
+@analyst_page
 def run_list(request: HttpRequest) -> HttpResponse:
     form = RunFilterForm(request.GET or None, base_models=training_run_base_models())
     runs = training_run_search(**form.filters())
@@ -49,7 +49,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "dashboard/run_list.html", context, partials={RESULTS_ID: "results"})
 
 
-@login_required
+@analyst_page
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     try:
         detail = training_run_detail(run_id=run_id)
@@ -85,7 +85,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return render_page(request, "dashboard/run_detail.html", context)
 
 
-@login_required
+@analyst_page
 def run_cell(request: HttpRequest, owner: str, owner_id: int, gold: int, predicted: int) -> HttpResponse:
     """The reviews in one cell of a training run's (or an evaluation's) confusion matrix."""
     if gold not in Label.values or predicted not in Label.values:
