@@ -274,6 +274,11 @@ if LABELLING_ASSIGNMENT_MINUTES < 1:
 # A running job whose worker has not written a heartbeat for this long is marked failed.
 RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 15)
 RUN_STALE_AFTER_SECONDS = env_int("RUN_STALE_AFTER_SECONDS", 120)
+# Processes per training run: 1 runs the Trainer in one child process of the worker; more launches the
+# child with torchrun for DistributedDataParallel across the machine's GPUs (gloo on a CPU).
+TRAIN_PROCESSES = env_int("TRAIN_PROCESSES", 1)
+if TRAIN_PROCESSES < 1:
+    raise ImproperlyConfigured(f"TRAIN_PROCESSES={TRAIN_PROCESSES} must be 1 or more.")
 # A database outage shorter than this pauses a running job's bookkeeping; a longer one stops the job.
 JOB_DB_OUTAGE_SECONDS = env_int("JOB_DB_OUTAGE_SECONDS", 120)
 # How often every worker reaps stale jobs and re-sends queued jobs whose message was lost.

@@ -56,12 +56,14 @@ class WorkerProcess:
                 self.kill()
 
 
-def start_worker(*, env: dict[str, str], log_path: Path, queues: str = "default,gpu", name: str = "test") -> WorkerProcess:
+def start_worker(
+    *, env: dict[str, str], log_path: Path, queues: str = "default,gpu", name: str = "test", pool: str = "solo"
+) -> WorkerProcess:
     log = log_path.open("wb")
     process = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "sentimentsite", "worker",
-            "-Q", queues, "--pool", "solo", "--concurrency", "1", "--loglevel", "INFO",
+            "-Q", queues, "--pool", pool, "--concurrency", "1", "--loglevel", "INFO",
             "--without-gossip", "--without-mingle", "-n", f"{name}-{os.getpid()}@%h",
         ],
         cwd=REPO_ROOT,

@@ -48,7 +48,7 @@ def test_an_import_runs_on_a_worker_with_sqlite_and_the_filesystem_broker(tmp_pa
     assert "succeeded" in first.stdout and "2 new, 0 already present" in first.stdout
     assert again.returncode == 0, again.stderr
     assert "0 new, 2 already present" in again.stdout
-    assert "run_import_job" in worker.log()
+    assert "reviews.run_import" in worker.log()
     assert any((var_dir / "broker" / "queue").parent.iterdir()), "the broker keeps its files under VAR_DIR"
     with sqlite3.connect(var_dir / "db.sqlite3") as db:
         rows = db.execute("select text, gold_label from reviews_review order by gold_label").fetchall()

@@ -257,6 +257,11 @@ class JobRunner(Generic[JobT]):
     model: ClassVar[type[Job]]
     task_name: ClassVar[str]
     what: ClassVar[str] = "job"
+    # Run in a process of its own on workers (``apps.common.child``); the kind then also writes
+    # ``child_state`` (child side) and ``adopt_child_state`` (worker side).
+    child_process: ClassVar[bool] = False
+    # May be launched with torchrun across TRAIN_PROCESSES processes.
+    distributed: ClassVar[bool] = False
     kinds: ClassVar[dict[str, type[JobRunner[Any]]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -290,6 +295,13 @@ class JobRunner(Generic[JobT]):
         return None
 
     def record_success(self, job: JobT) -> None:
+        return None
+
+    def child_state(self) -> dict[str, Any]:
+        """What ``record_success`` needs from the work done in a child process, as JSON-able values."""
+        return {}
+
+    def adopt_child_state(self, state: dict[str, Any]) -> None:
         return None
 
     def discard(self) -> None:
@@ -351,13 +363,20 @@ class JobRunner(Generic[JobT]):
 
     @classmethod
     def handle(
-        cls, pk: int, *, worker: str | None = None, on_progress: ProgressCallback | None = None, **options: Any
+        cls,
+        pk: int,
+        *,
+        worker: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        in_child: bool = False,
+        **options: Any,
     ) -> JobT | None:
         """Claim queued job ``pk``, run it with heartbeat and progress, and record how it ended.
 
         Returns None when the job was not queued (a duplicate message, a cancelled job). Never raises for
         a failed job: the failure is on the row. Re-raises only what is not an ``Exception`` (the process
-        being told to stop), after recording it.
+        being told to stop), after recording it. ``in_child`` (workers) runs a ``child_process`` kind's
+        work in a process of its own.
         """
         guard = DatabaseGuard(cls.what)
         job = guard.call(lambda: cls._claim(pk, worker=worker))
@@ -367,7 +386,12 @@ class JobRunner(Generic[JobT]):
         runner.db = guard
         try:
             with heartbeat(cls.model, pk):
-                runner.run()
+                if in_child and cls.child_process:
+                    from apps.common.child import run_in_child
+
+                    runner.adopt_child_state(run_in_child(runner))
+                else:
+                    runner.run()
                 runner.progress.flush()
                 if runner.progress.should_stop(force=True):
                     raise JobCancelled

@@ -8,9 +8,10 @@ half-written model folder is ever left behind (the reaper removes a dead worker'
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import uuid
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ class TrainingRunner(JobRunner[TrainingRun]):
     model = TrainingRun
     task_name = "training.run_training"
     what = "training run"
+    child_process = True
+    distributed = True
 
     @classmethod
     def queue_for(cls, job: TrainingRun) -> str:
@@ -78,21 +81,36 @@ class TrainingRunner(JobRunner[TrainingRun]):
         from apps.training.services import training_config_of
 
         run = self.job
-        staging = staging_dir(run.pk)
+        # Under torchrun every rank trains (DistributedDataParallel); rank 0 alone reports and keeps its model.
+        rank = int(os.environ.get("RANK", "0"))
+        staging = staging_dir(run.pk) if rank == 0 else staging_dir(run.pk).with_name(f"run-{run.pk}-rank-{rank}")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        self.db.call(lambda: TrainingRun.objects.filter(pk=run.pk).update(device=_device_for(run.kind)))
+        if rank == 0:
+            self.db.call(lambda: TrainingRun.objects.filter(pk=run.pk).update(device=_device_for(run.kind)))
         data = self.db.call(lambda: split_data(run.snapshot_id))
         lineage = self.db.call(lambda: _lineage(run))
-        self.result = train(
-            training_config_of(run),
-            data,
-            # Inside the run's staging folder, so the trainer's own temporary files go when it goes.
-            staging / "model",
-            progress=self.progress,
-            should_stop=self.progress.should_stop,
-            lineage=lineage,
-        )
+        try:
+            self.result = train(
+                training_config_of(run),
+                data,
+                # Inside the run's staging folder, so the trainer's own temporary files go when it goes.
+                staging / "model",
+                progress=self.progress if rank == 0 else None,
+                should_stop=self.progress.should_stop,
+                lineage=lineage,
+            )
+        finally:
+            if rank:
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def child_state(self) -> dict[str, Any]:
+        return {**asdict(self.result), "artifact_dir": str(self.result.artifact_dir)}
+
+    def adopt_child_state(self, state: dict[str, Any]) -> None:
+        from workers.ml import TrainResult
+
+        self.result = TrainResult(**{**state, "artifact_dir": Path(state["artifact_dir"])})
 
     def record_success(self, run: TrainingRun) -> None:
         """Move the artifacts into place and store metrics, predictions and the model version (row locked)."""
@@ -132,6 +150,7 @@ class EvaluationRunner(JobRunner[EvaluationRun]):
     model = EvaluationRun
     task_name = "training.run_evaluation"
     what = "evaluation run"
+    child_process = True
 
     @classmethod
     def queue_for(cls, job: EvaluationRun) -> str:
@@ -155,6 +174,12 @@ class EvaluationRunner(JobRunner[EvaluationRun]):
         self.metrics, self.predictions = evaluate(artifact_dir, examples, progress=on_chunk)
         if self.progress.should_stop(force=True):
             raise JobCancelled
+
+    def child_state(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "predictions": self.predictions}
+
+    def adopt_child_state(self, state: dict[str, Any]) -> None:
+        self.metrics, self.predictions = state["metrics"], state["predictions"]
 
     def record_success(self, evaluation: EvaluationRun) -> None:
         store_metrics(evaluation, self.metrics)

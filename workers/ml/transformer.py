@@ -129,6 +129,16 @@ def predict_probabilities(
     return probabilities
 
 
+def _loader_workers(*, on_gpu: bool) -> int:
+    """Data-loader processes: TRAIN_DATALOADER_WORKERS when set, else a few on a GPU and none on the CPU."""
+    chosen = os.environ.get("TRAIN_DATALOADER_WORKERS", "").strip()
+    if chosen:
+        if not chosen.isdigit():
+            raise ValueError(f"TRAIN_DATALOADER_WORKERS={chosen!r} must be a whole number of processes (0 or more).")
+        return int(chosen)
+    return min(4, (os.cpu_count() or 1) // 2) if on_gpu else 0
+
+
 def describe_device() -> tuple[str, str | None]:
     """A readable device name and the mixed precision to train with (None on the CPU)."""
     import torch
@@ -302,13 +312,15 @@ def fit_transformer(
     )
     reporter.check_stop()
 
-    total_steps = config.epochs * -(-len(train_ids) // config.batch_size)
+    # Under torchrun each of WORLD_SIZE processes takes its share of every epoch (DistributedDataParallel).
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    total_steps = config.epochs * -(-len(train_ids) // (config.batch_size * processes))
     # Poll for cancellation about every 10 steps, each step on tiny runs, so a stop request is honoured promptly.
     report_every = max(1, min(10, total_steps // 20))
     early_stopping = config.early_stopping_patience is not None
     # The Trainer needs a folder even when it saves nothing; early stopping keeps its best checkpoint there.
     clock = _TrainingClock()
-    loader_workers = min(4, (os.cpu_count() or 1) // 2) if precision else 0
+    loader_workers = _loader_workers(on_gpu=precision is not None)
     checkpoints = Path(tempfile.mkdtemp(prefix=f"{staging.name}.checkpoints-", dir=staging.parent))
     try:
         arguments = TrainingArguments(
@@ -363,7 +375,12 @@ def fit_transformer(
         )
         # Our progress events replace the Trainer's printed log lines.
         trainer.remove_callback(PrinterCallback)
-        reporter.log(f"Training on {device_name}: {len(train_ids)} reviews, {total_steps} steps.")
+        spread = (
+            f" in each of {arguments.world_size} processes (DistributedDataParallel, {arguments.parallel_mode.value})"
+            if arguments.world_size > 1
+            else ""
+        )
+        reporter.log(f"Training on {device_name}: {len(train_ids)} reviews, {total_steps} steps{spread}.")
         trainer.train()
     finally:
         shutil.rmtree(checkpoints, ignore_errors=True)
