@@ -5,6 +5,10 @@ Columns, in order: ``review_id``, ``source``, ``external_id``, ``text``, ``label
 review's resolved label, empty while unresolved), ``resolution_method`` (gold, unanimous, majority,
 settled), ``resolution_reason``, ``settled_by``, ``resolved_at``. Rows come in review id order, then
 in the order the labels were given. The files are streamed, so exporting every label costs little memory.
+
+In the CSV file a cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (a review's
+text, a queue's name, a user name) gets a leading ``'``: a spreadsheet would otherwise run it as a formula
+(``=HYPERLINK(...)``, ``+cmd|...``). The JSON Lines file keeps every value as it is.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ _FIELDS = (
 )
 _LABEL_COLUMNS = {"label", "gold_label", "resolution"}
 _TIME_COLUMNS = {"labelled_at", "resolved_at"}
+# What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export_rows(*, queue: LabellingQueue | None = None) -> Iterator[dict[str, Any]]:
@@ -83,8 +89,17 @@ def export_lines(rows: Iterator[dict[str, Any]], *, file_format: str) -> Iterato
     writer.writerow(COLUMNS)
     yield buffer.take()
     for row in rows:
-        writer.writerow(["" if row[column] is None else row[column] for column in COLUMNS])
+        writer.writerow([_cell(row[column]) for column in COLUMNS])
         yield buffer.take()
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def export_filename(*, file_format: str, queue: LabellingQueue | None = None) -> str:

