@@ -25,7 +25,14 @@ class WebhookSubscriptionForm(forms.ModelForm):
     class Meta:
         model = WebhookSubscription
         fields = ["name", "url", "events", "secret", "is_active"]
-        widgets = {"secret": forms.PasswordInput(render_value=True)}
+        # The secret is written, never shown again: not in the page, not in its source.
+        widgets = {"secret": forms.PasswordInput(render_value=False)}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["secret"].required = False
+            self.fields["secret"].help_text = "Leave blank to keep the current secret; type a new one to replace it."
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
@@ -37,6 +44,8 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
     def clean_secret(self) -> str:
         secret = self.cleaned_data["secret"]
+        if not secret and self.instance.pk:
+            return self.instance.secret
         if len(secret) < 16:
             raise forms.ValidationError("A secret is at least 16 characters.")
         return secret
