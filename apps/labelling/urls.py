@@ -14,6 +14,7 @@ urlpatterns = [
     path("queues/<int:queue_id>/", views.queue_detail, name="queue-detail"),
     path("queues/<int:queue_id>/edit/", views.queue_edit, name="queue-edit"),
     path("queues/<int:queue_id>/reorder/", views.queue_reorder, name="queue-reorder"),
+    path("queues/<int:queue_id>/predict/", views.queue_predict, name="queue-predict"),
     path("queues/<int:queue_id>/label/", views.label, name="label"),
     path("conflicts/", views.conflicts, name="conflicts"),
     path("conflicts/<int:review_id>/settle/", views.settle, name="settle"),

@@ -50,6 +50,9 @@ from apps.labelling.services import (
     resolution_settle,
 )
 from apps.labelling.uploads import UploadError, review_upload
+from apps.predictions.batch import BatchJobError, batch_prediction_job_create, queue_for
+from apps.predictions.selectors import batch_job_latest_for_pool
+from apps.registry.selectors import current_model_version
 from apps.reviews.models import Review
 from apps.reviews.snapshots import SnapshotError, snapshot_create
 
@@ -181,8 +184,41 @@ def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
             "analysts": analyst_progress(queue=queue),
             "is_ml_admin": admin,
             "can_work": queue_can_be_worked_by(queue, request.user),
+            "current_model": current_model_version(),
+            "batch_job": batch_job_latest_for_pool(
+                pool=queue.pool, snapshot=queue.pool_snapshot, split=queue.pool_split, import_job=queue.pool_import
+            ),
         },
     )
+
+
+@ml_admin_required
+@require_POST
+def queue_predict(request: HttpRequest, queue_id: int) -> HttpResponse:
+    """Queue a batch prediction of the queue's pool by the current model: what orders an uncertainty queue."""
+    queue = get_object_or_404(LabellingQueue.objects.select_related("pool_snapshot", "pool_import"), pk=queue_id)
+    version = current_model_version()
+    if version is None:
+        messages.error(request, "No model is current, so there is nothing to predict with: promote a version first.")
+        return redirect("labelling:queue-detail", queue_id=queue.pk)
+    try:
+        job = batch_prediction_job_create(
+            model_version=version,
+            pool=queue.pool,
+            snapshot=queue.pool_snapshot,
+            split=queue.pool_split,
+            import_job=queue.pool_import,
+            created_by=request.user,
+        )
+    except BatchJobError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            f"Batch prediction {job.pk} by model version {version.pk} is queued on the {queue_for(version)} worker; "
+            "when it finishes, this queue is reordered by its predictions.",
+        )
+    return redirect("labelling:queue-detail", queue_id=queue.pk)
 
 
 @ml_admin_required

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from apps.predictions.models import Prediction
+from apps.predictions.models import BatchPredictionJob, Prediction
+from apps.reviews.models import DatasetSnapshot, ImportJob
 
 
 def recent_predictions(*, limit: int = 10) -> list[Prediction]:
@@ -17,4 +18,16 @@ def predictions_of_review(*, review_id: int, limit: int = 100) -> list[Predictio
         .select_related("model_version", "user", "batch_job")
         .defer("text", "batch_job__log_tail")
         .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def batch_job_latest_for_pool(
+    *, pool: str, snapshot: DatasetSnapshot | None = None, split: str = "", import_job: ImportJob | None = None
+) -> BatchPredictionJob | None:
+    """The newest batch job over exactly this pool of reviews (a labelling queue's), with its model version."""
+    return (
+        BatchPredictionJob.objects.filter(pool=pool, snapshot=snapshot, split=split or "", import_job=import_job)
+        .select_related("model_version")
+        .order_by("-created_at", "-pk")
+        .first()
     )

@@ -9,6 +9,8 @@ from django.test import Client
 from apps.labelling.choices import ResolutionMethod
 from apps.labelling.models import Annotation, LabellingQueue, Resolution
 from apps.labelling.services import annotation_create, assignment_next
+from apps.predictions.models import BatchPredictionJob
+from apps.registry.models import ModelVersion
 from tests.labelling.conftest import MakeQueue, MakeReviews, Predict, signed_in
 
 pytestmark = pytest.mark.django_db
@@ -123,6 +125,19 @@ def test_without_javascript_a_post_redirects_back_with_a_message(
     assert f"Review {first.review_id}: negative." in response.content.decode()
 
 
+def test_an_uncertain_suggestion_tells_its_confidence_apart_from_a_coin_toss_and_says_it_is_unsure(
+    make_reviews: MakeReviews, make_queue: MakeQueue, alice: User, predict: Predict
+) -> None:
+    reviews = make_reviews(1)
+    predict({reviews[0]: 0.504})
+    queue = make_queue()
+
+    shown = signed_in(alice).get(label_url(queue)).content.decode()
+
+    assert 'The model suggests <strong class="positive">positive</strong>' in shown
+    assert "50.4% sure: unsure, which is why a label here helps it most" in shown
+
+
 def test_the_suggestion_shows_until_the_analyst_hides_it(
     make_reviews: MakeReviews, make_queue: MakeQueue, alice: User, bob: User, predict: Predict
 ) -> None:
@@ -135,7 +150,7 @@ def test_the_suggestion_shows_until_the_analyst_hides_it(
     hidden = client.post(label_url(queue), {"action": "hide_suggestion"}, **HTMX).content.decode()
     still_hidden = client.get(label_url(queue)).content.decode()
 
-    assert 'The model suggests <strong class="positive">positive</strong>' in shown and "confidence 0.91" in shown
+    assert 'The model suggests <strong class="positive">positive</strong>' in shown and "91.0% sure" in shown
     assert "The model suggests" not in hidden and "suggestion is hidden" in hidden
     assert "suggestion is hidden" in still_hidden
     # The choice is alice's alone.
@@ -230,3 +245,29 @@ def test_the_agreement_page(
 
     assert "<th scope=\"row\">alice &amp; bob</th>" in page
     assert "50.0%" in page
+
+
+def test_an_uncertainty_queue_offers_the_batch_prediction_that_orders_it(
+    make_reviews: MakeReviews, make_queue: MakeQueue, admin: User, current_version: ModelVersion
+) -> None:
+    make_reviews(3)
+    queue = make_queue(strategy="uncertainty", pool="unlabelled")
+    client = signed_in(admin)
+
+    before = client.get(f"/labelling/queues/{queue.pk}/").content.decode()
+    after = client.post(f"/labelling/queues/{queue.pk}/predict/", follow=True).content.decode()
+
+    assert "None has been made for this pool yet" in before
+    assert f"Predict this queue's reviews with {current_version}" in before
+    job = BatchPredictionJob.objects.get()
+    assert (job.pool, job.model_version, job.created_by, job.status) == ("unlabelled", current_version, admin, "queued")
+    assert f"Batch prediction {job.pk} by model version {current_version.pk} is queued" in after
+    assert f"Latest: <strong>{job}</strong>" in after and "Queued" in after
+
+
+def test_a_random_queue_needs_no_batch_prediction_and_offers_none(make_queue: MakeQueue, admin: User) -> None:
+    queue = make_queue()
+
+    page = signed_in(admin).get(f"/labelling/queues/{queue.pk}/").content.decode()
+
+    assert "Predict this queue" not in page and "batch predictions of its reviews" not in page

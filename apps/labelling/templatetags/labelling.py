@@ -31,3 +31,9 @@ def label_word(value: int | None) -> str:
 @register.filter
 def percent(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}%"
+
+
+@register.filter
+def share(value: float | None, digits: int = 1) -> str:
+    """A fraction (0.504) as a percentage (50.4%): two decimals of a probability near 0.5 all read 0.50."""
+    return "–" if value is None else f"{100 * value:.{digits}f}%"
