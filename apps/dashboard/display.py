@@ -256,6 +256,31 @@ def compared_values(names: Sequence[str], objects: Sequence[Any]) -> list[Compar
     return [ComparedValue(name=name, values=[getattr(obj, name) for obj in objects]) for name in names]
 
 
+class NotUsed:
+    """A setting the run's model kind does not read: never equal to a value, shown as such."""
+
+    def __repr__(self) -> str:
+        return "NotUsed()"
+
+    def __str__(self) -> str:
+        return "not used"
+
+
+def compared_settings(runs: Sequence[Any], context_rows: Sequence[str]) -> list[ComparedValue]:
+    """The kind, then every setting that some run's kind reads, then ``context_rows``.
+
+    A setting a run's kind ignores (a TF-IDF run's base model) shows as not used, so a TF-IDF run and a
+    transformer run never look alike on it.
+    """
+    per_run = [dict(run.model_settings()) for run in runs]
+    names = list(dict.fromkeys(name for settings in per_run for name in settings))
+    rows = [ComparedValue(name="kind", values=[run.kind for run in runs])]
+    rows += [
+        ComparedValue(name=name, values=[settings.get(name, NotUsed()) for settings in per_run]) for name in names
+    ]
+    return rows + compared_values(context_rows, runs)
+
+
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 

@@ -18,19 +18,21 @@ from django.utils.html import format_html
 
 from apps.common.models import IllegalTransition
 from apps.reviews.models import DatasetSnapshot
-from apps.training.choices import EvaluationSplit
+from apps.training.choices import EvaluationSplit, ModelKind
 from apps.training.forms import EvaluationRunForm, TrainingRunForm
 from apps.training.models import EpochMetric, EvaluationRun, TrainingRun
 from apps.training.runners import QUEUE_BY_KIND
 from apps.training.services import (
-    HYPERPARAMETERS,
     RunConfigError,
     evaluation_run_cancel,
     evaluation_run_create,
     training_run_cancel,
     training_run_retry,
 )
+from workers.ml.config import TFIDF_SETTINGS, TRANSFORMER_SETTINGS
 
+# Settings both kinds read; the add form lists them once, after each kind's own.
+SHARED_SETTINGS = tuple(name for name in TFIDF_SETTINGS if name in TRANSFORMER_SETTINGS)
 STATE_FIELDS = [
     "status",
     "created_by",
@@ -120,33 +122,49 @@ class RunAdmin(admin.ModelAdmin):
 class TrainingRunAdmin(RunAdmin):
     add_form = TrainingRunForm
     action_form = EvaluateActionForm
-    list_display = ["id", "kind", "base_model", "snapshot", "status", "progress", "accuracy", "f1", "created_at"]
+    list_display = ["id", "kind", "model_summary", "snapshot", "status", "progress", "accuracy", "f1", "created_at"]
     list_filter = ["status", "kind"]
     list_select_related = ["snapshot"]
     inlines = [EpochMetricInline]
     actions = ["cancel_runs", "retry_runs", "evaluate_runs"]
     add_fieldsets = [
-        (None, {"fields": ["snapshot", "kind", "base_model", "notes"]}),
-        ("Hyperparameters", {"fields": [name for name in HYPERPARAMETERS if name not in ("kind", "base_model")]}),
+        (None, {"fields": ["snapshot", "kind", "notes"]}),
+        ("Transformer settings", {"fields": [name for name in TRANSFORMER_SETTINGS if name not in SHARED_SETTINGS]}),
+        ("TF-IDF settings", {"fields": [name for name in TFIDF_SETTINGS if name not in SHARED_SETTINGS]}),
+        ("Both kinds", {"fields": list(SHARED_SETTINGS)}),
     ]
     fieldsets = [
-        (None, {"fields": ["snapshot", "kind", "base_model", "notes", "model_version_link"]}),
+        (None, {"fields": ["snapshot", "kind", "notes", "model_version_link"]}),
         ("State", {"fields": STATE_FIELDS}),
         (
             "Progress",
             {"fields": ["progress", "current_step", "total_steps", "eta_seconds", "train_samples_per_second"]},
         ),
         ("Test metrics", {"fields": METRIC_FIELDS}),
-        ("Hyperparameters", {"fields": [name for name in HYPERPARAMETERS if name not in ("kind", "base_model")]}),
+        # Replaced per run by the settings its kind reads (get_fieldsets).
+        ("Settings", {"fields": []}),
         ("Log", {"fields": ["error", "log_tail", "celery_task_id"]}),
     ]
     readonly_fields = ["progress", "model_version_link"]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        return self.add_fieldsets if obj is None else self.fieldsets
+        if obj is None:
+            return self.add_fieldsets
+        # A TF-IDF run shows its n-grams, min_df and C, not a learning rate it never used.
+        title = "Transformer settings" if obj.kind == ModelKind.TRANSFORMER else "TF-IDF settings"
+        return [
+            (title, {"fields": [name for name, _ in obj.model_settings()]}) if name == "Settings" else (name, options)
+            for name, options in self.fieldsets
+        ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [] if obj is None else self.readonly_fields
+
+    @admin.display(description="Model", ordering="base_model")
+    def model_summary(self, run: TrainingRun) -> str:
+        if run.kind == ModelKind.TRANSFORMER:
+            return run.base_model
+        return f"word 1-{run.tfidf_ngram_max} grams, {'naive-Bayes' if run.tfidf_nb_weighting else 'idf'} weighted"
 
     @admin.display(description="Progress")
     def progress(self, run: TrainingRun) -> str:
@@ -235,7 +253,14 @@ class EvaluationRunAdmin(RunAdmin):
     ]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        return self.add_fieldsets if obj is None else self.fieldsets
+        if obj is None:
+            return self.add_fieldsets
+        # A TF-IDF run shows its n-grams, min_df and C, not a learning rate it never used.
+        title = "Transformer settings" if obj.kind == ModelKind.TRANSFORMER else "TF-IDF settings"
+        return [
+            (title, {"fields": [name for name, _ in obj.model_settings()]}) if name == "Settings" else (name, options)
+            for name, options in self.fieldsets
+        ]
 
     def _queue_of(self, job: EvaluationRun) -> str:
         return QUEUE_BY_KIND.get(job.model_version.kind, "default")

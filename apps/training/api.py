@@ -37,6 +37,7 @@ from apps.training.services import (
     training_run_cancel,
     training_run_create,
 )
+from workers.ml.config import MAX_NGRAM
 
 STATE_FIELDS = [
     "status", "created_at", "updated_at", "started_at", "finished_at", "heartbeat_at", "cancel_requested",
@@ -57,6 +58,7 @@ RUN_EXAMPLE: dict[str, Any] = {
         "kind": "transformer", "base_model": "sentence-transformers/all-MiniLM-L6-v2", "learning_rate": 2e-05,
         "batch_size": 16, "epochs": 2, "weight_decay": 0.01, "max_length": 256, "truncation": "head",
         "lowercase": True, "seed": 42, "subset_size": None, "early_stopping_patience": None, "warmup_ratio": 0.0,
+        "tfidf_ngram_max": 3, "tfidf_min_df": 2, "tfidf_c": 16.0, "tfidf_nb_weighting": True,
     },
     "notes": "",
     "created_by": "mladmin",
@@ -130,6 +132,10 @@ class HyperparametersSerializer(serializers.Serializer):
     subset_size = serializers.IntegerField(allow_null=True)
     early_stopping_patience = serializers.IntegerField(allow_null=True)
     warmup_ratio = serializers.FloatField()
+    tfidf_ngram_max = serializers.IntegerField(help_text="TF-IDF kind: longest word n-gram.")
+    tfidf_min_df = serializers.IntegerField(help_text="TF-IDF kind: n-grams kept are in at least this many reviews.")
+    tfidf_c = serializers.FloatField(allow_null=True, help_text="TF-IDF kind: C; null when chosen on validation.")
+    tfidf_nb_weighting = serializers.BooleanField(help_text="TF-IDF kind: naive-Bayes (true) or idf (false) weighting.")
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
@@ -225,6 +231,25 @@ class TrainingRunCreateSerializer(StrictInputSerializer):
         help_text="Stop after this many epochs without improvement.",
     )
     warmup_ratio = serializers.FloatField(required=False, min_value=0, max_value=1, help_text="Default 0.")
+    tfidf_ngram_max = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_NGRAM, help_text="TF-IDF kind: longest word n-gram; default 3."
+    )
+    tfidf_min_df = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_STORED_INTEGER,
+        help_text="TF-IDF kind: keep n-grams found in at least this many training reviews; default 2.",
+    )
+    tfidf_c = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=1e6,
+        help_text="TF-IDF kind: inverse regularisation of the logistic regression; default 16; null: chosen on validation.",
+    )
+    tfidf_nb_weighting = serializers.BooleanField(
+        required=False, help_text="TF-IDF kind: naive-Bayes log-count ratio weighting (true, default) or idf (false)."
+    )
 
 
 class EvaluationRunSerializer(serializers.ModelSerializer):

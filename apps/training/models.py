@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -7,6 +9,7 @@ from django.db.models import Q
 from apps.common.models import Job
 from apps.reviews.choices import Label
 from apps.training.choices import EvaluationSplit, ModelKind, Truncation
+from workers.ml.config import TFIDF_SETTINGS, TRANSFORMER_SETTINGS
 
 DEFAULT_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -43,6 +46,25 @@ class TrainingRun(Job, MetricsMixin):
     subset_size = models.PositiveIntegerField(null=True, blank=True, help_text="Train on this many reviews only.")
     early_stopping_patience = models.PositiveIntegerField(null=True, blank=True)
     warmup_ratio = models.FloatField(default=0.0)
+    # The TF-IDF kind's own settings (workers/ml/tfidf.py); transformer runs ignore them.
+    tfidf_ngram_max = models.PositiveSmallIntegerField(
+        "longest n-gram", default=3, help_text="Word n-grams from 1 up to this many words become features."
+    )
+    tfidf_min_df = models.PositiveIntegerField(
+        "min_df", default=2, help_text="Keep only n-grams found in at least this many training reviews."
+    )
+    tfidf_c = models.FloatField(
+        "C",
+        null=True,
+        blank=True,
+        default=16.0,
+        help_text="Inverse regularisation strength of the logistic regression; empty: chosen on the validation split.",
+    )
+    tfidf_nb_weighting = models.BooleanField(
+        "naive-Bayes weighting",
+        default=True,
+        help_text="Weigh n-grams by their log-count ratio between positive and negative reviews (NBSVM); off: idf.",
+    )
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     device = models.CharField(max_length=100, blank=True)
@@ -57,6 +79,11 @@ class TrainingRun(Job, MetricsMixin):
 
     def __str__(self) -> str:
         return f"Run {self.pk} ({self.kind}, {self.base_model if self.kind == ModelKind.TRANSFORMER else 'tfidf'})"
+
+    def model_settings(self) -> list[tuple[str, Any]]:
+        """The settings this run's kind reads, by name: a TF-IDF run has no learning rate or base model."""
+        names = TRANSFORMER_SETTINGS if self.kind == ModelKind.TRANSFORMER else TFIDF_SETTINGS
+        return [(name, getattr(self, name)) for name in names]
 
     @property
     def progress_percent(self) -> float:

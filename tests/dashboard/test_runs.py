@@ -164,7 +164,7 @@ def test_an_ml_admin_starts_a_run_from_the_page_and_lands_on_its_progress(ml_adm
             {
                 "snapshot": snapshot.pk, "kind": "tfidf", "base_model": "x", "learning_rate": "2e-5", "batch_size": 16,
                 "epochs": 2, "weight_decay": 0.01, "max_length": 256, "truncation": "head", "lowercase": "on", "seed": 42,
-                "warmup_ratio": 0,
+                "warmup_ratio": 0, "tfidf_ngram_max": 3, "tfidf_min_df": 2, "tfidf_c": 16, "tfidf_nb_weighting": "on",
             },
         )  # fmt: skip
 

@@ -35,6 +35,12 @@ def test_default_config_is_valid_and_matches_the_seed_project() -> None:
         ("subset_size", 1, "Subset size must be at least 2 (got 1)."),
         ("early_stopping_patience", 0, "Early stopping patience must be at least 1 (got 0)."),
         ("lowercase", "yes", "Lowercase must be true or false."),
+        ("tfidf_ngram_max", 6, "Longest n-gram must be between 1 and 5 (got 6)."),
+        ("tfidf_ngram_max", 0, "Longest n-gram must be between 1 and 5 (got 0)."),
+        ("tfidf_min_df", 0, "Minimum review count (min_df) must be at least 1 (got 0)."),
+        ("tfidf_c", 0, "C (inverse regularisation) must be greater than 0 and at most 1e+06 (got 0)."),
+        ("tfidf_c", "big", "C (inverse regularisation) must be a number greater than 0 and at most 1e+06."),
+        ("tfidf_nb_weighting", "yes", "Naive-Bayes weighting must be true or false."),
     ],
 )
 def test_each_bad_field_gets_a_message_saying_what_is_allowed(field: str, value: object, message: str) -> None:
@@ -45,7 +51,19 @@ def test_each_bad_field_gets_a_message_saying_what_is_allowed(field: str, value:
 
 
 def test_optional_limits_accept_none() -> None:
-    assert TrainConfig(subset_size=None, early_stopping_patience=None).errors() == {}
+    assert TrainConfig(subset_size=None, early_stopping_patience=None, tfidf_c=None).errors() == {}
+
+
+def test_each_kind_lists_only_the_settings_it_reads() -> None:
+    tfidf = TrainConfig(kind="tfidf").model_settings()
+    transformer = TrainConfig(kind="transformer").model_settings()
+
+    assert tfidf == {
+        "tfidf_ngram_max": 3, "tfidf_min_df": 2, "tfidf_c": 16.0, "tfidf_nb_weighting": True,
+        "lowercase": True, "seed": 42, "subset_size": None,
+    }  # fmt: skip
+    assert "base_model" in transformer and "learning_rate" in transformer
+    assert not any(name.startswith("tfidf_") for name in transformer)
 
 
 def test_config_round_trips_through_a_dict() -> None:

@@ -90,7 +90,8 @@ def publish(
         "lowercase": config.lowercase,
         "metrics": metrics,
         "epochs": epochs,
-        "hyperparameters": {**config.to_dict(), **extra_hyperparameters},
+        # Only the settings this kind reads: a TF-IDF model card lists no learning rate.
+        "hyperparameters": {"kind": kind, **config.model_settings(), **extra_hyperparameters},
         "lineage": lineage,
         "data_sizes": data_sizes,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -182,7 +183,8 @@ def model_card(manifest: dict[str, Any]) -> str:
         f"Reviews longer than {manifest['max_length']} tokens are cut ({manifest['truncation']} truncation), "
         "so sentiment stated only in the removed part is not seen."
         if kind == "transformer"
-        else "Word order beyond two-word phrases is ignored, so negation and sarcasm are often missed."
+        else f"Word order beyond {manifest['hyperparameters'].get('tfidf_ngram_max', 2)}-word phrases is ignored, "
+        "so negation and sarcasm are often missed."
     )
     epoch_rows = "\n".join(
         f"| {event['epoch']} | {event['train_loss']:.4f} | {event['validation_loss']:.4f} "

@@ -12,6 +12,14 @@ from typing import Any
 DEFAULT_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_KINDS = ("transformer", "tfidf")
 TRUNCATIONS = ("head", "head_tail")
+# Longer word n-grams than this add millions of features that almost never recur.
+MAX_NGRAM = 5
+# Which settings each kind reads, so pages and comparisons show a run's own settings only.
+TRANSFORMER_SETTINGS = (
+    "base_model", "learning_rate", "batch_size", "epochs", "weight_decay", "max_length", "truncation",
+    "warmup_ratio", "early_stopping_patience", "lowercase", "seed", "subset_size",
+)  # fmt: skip
+TFIDF_SETTINGS = ("tfidf_ngram_max", "tfidf_min_df", "tfidf_c", "tfidf_nb_weighting", "lowercase", "seed", "subset_size")
 
 
 @dataclass
@@ -29,6 +37,12 @@ class TrainConfig:
     subset_size: int | None = None
     early_stopping_patience: int | None = None
     warmup_ratio: float = 0.0
+    # The TF-IDF kind's own settings (workers/ml/tfidf.py); a transformer run ignores them.
+    tfidf_ngram_max: int = 3
+    tfidf_min_df: int = 2
+    # None: choose C on the validation split among workers.ml.tfidf.C_GRID.
+    tfidf_c: float | None = 16.0
+    tfidf_nb_weighting: bool = True
 
     def errors(self) -> dict[str, str]:
         """Return a message per invalid field; an empty dict means the config is usable."""
@@ -56,7 +70,18 @@ class TrainConfig:
             _check_whole(found, "subset_size", self.subset_size, "Subset size", 2, None)
         if self.early_stopping_patience is not None:
             _check_whole(found, "early_stopping_patience", self.early_stopping_patience, "Early stopping patience", 1, None)
+        _check_whole(found, "tfidf_ngram_max", self.tfidf_ngram_max, "Longest n-gram", 1, MAX_NGRAM)
+        _check_whole(found, "tfidf_min_df", self.tfidf_min_df, "Minimum review count (min_df)", 1, None)
+        if self.tfidf_c is not None:
+            _check_number(found, "tfidf_c", self.tfidf_c, "C (inverse regularisation)", above=0, at_most=1e6)
+        if not isinstance(self.tfidf_nb_weighting, bool):
+            found["tfidf_nb_weighting"] = "Naive-Bayes weighting must be true or false."
         return found
+
+    def model_settings(self) -> dict[str, Any]:
+        """The settings that shape a model of this kind (the others are ignored by its trainer)."""
+        names = TRANSFORMER_SETTINGS if self.kind == "transformer" else TFIDF_SETTINGS
+        return {name: getattr(self, name) for name in names}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

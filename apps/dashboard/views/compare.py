@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 
 from apps.common.choices import JobStatus
 from apps.common.roles import analyst_page
-from apps.dashboard.display import PALETTE, compared_values, loss_chart
+from apps.dashboard.display import PALETTE, compared_settings, compared_values, loss_chart
 from apps.dashboard.views.common import page_of, render_page
 from apps.training.models import RunPrediction
 from apps.training.selectors import (
@@ -18,11 +18,10 @@ from apps.training.selectors import (
     training_run_search,
     training_runs_compared,
 )
-from apps.training.services import HYPERPARAMETERS
 
 MAX_RUNS = 6
 METRICS = ("accuracy", "precision", "recall", "f1", "f1_macro")
-# Rows of the settings table beyond the hyperparameters: what the runs were trained on and where.
+# Rows of the settings table beyond the runs' own settings: what the runs were trained on and where.
 CONTEXT_ROWS = ("snapshot", "device")
 
 
@@ -40,7 +39,7 @@ def compare(request: HttpRequest) -> HttpResponse:
     review_ids = [row["review_id"] for row in page.object_list]
     context.update(
         colours=list(zip(runs, colours, strict=True)),
-        settings=compared_values([*HYPERPARAMETERS, *CONTEXT_ROWS], runs),
+        settings=compared_settings(runs, CONTEXT_ROWS),
         metrics=compared_values(METRICS, runs),
         best_validation_f1=[max((e.validation_f1 or 0 for e in run.epoch_metrics.all()), default=None) for run in runs],
         chart=loss_chart([(f"run {run.pk}", list(run.epoch_metrics.all())) for run in runs], colours=colours),

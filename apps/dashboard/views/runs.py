@@ -75,7 +75,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
             for evaluation in detail.evaluations
         ],
         "log_lines": _tail(run.log_tail, LOG_LINES),
-        "hyperparameters": [(name, getattr(run, name)) for name in HYPERPARAMETERS],
+        "hyperparameters": [("kind", run.kind), *run.model_settings()],
         "waits_behind": training_run_waits_behind(run=run),
     }
     if is_polling(request, LIVE_ID):

@@ -42,6 +42,9 @@ OPTIONS = {
         "Stop after this many epochs without a lower validation loss.",
     ),
     "warmup_ratio": (["--warmup-ratio"], "Share of steps spent warming the learning rate up (default 0)."),
+    "tfidf_ngram_max": (["--ngram-max"], "TF-IDF: longest word n-gram (default 3)."),
+    "tfidf_min_df": (["--min-df"], "TF-IDF: keep n-grams found in at least this many training reviews (default 2)."),
+    "tfidf_c": (["--c"], "TF-IDF: C of the logistic regression (default 16; 'auto' chooses it on validation)."),
 }
 
 
@@ -59,6 +62,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--lowercase", action=argparse.BooleanOptionalAction, default=None, help="Lowercase reviews (default: yes)."
         )
+        parser.add_argument(
+            "--nb-weighting",
+            dest="tfidf_nb_weighting",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="TF-IDF: naive-Bayes weighting of the n-grams (default: yes); --no-nb-weighting uses idf.",
+        )
         parser.add_argument("--notes", default="", help="Free text stored with the run.")
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--now", action="store_true", help="Train in this process instead of on a worker.")
@@ -70,7 +80,11 @@ class Command(BaseCommand):
         self.verbosity = options["verbosity"]
         defaults = TrainConfig()
         data: dict[str, Any] = {name: getattr(defaults, name) for name in HYPERPARAMETERS}
-        data.update({name: options[name] for name in [*OPTIONS, "lowercase"] if options.get(name) is not None})
+        data.update(
+            {name: options[name] for name in [*OPTIONS, "lowercase", "tfidf_nb_weighting"] if options.get(name) is not None}
+        )
+        if data.get("tfidf_c") == "auto":
+            data["tfidf_c"] = None
         data.update(snapshot=options["snapshot"], notes=options["notes"])
         form = TrainingRunForm(data={name: "" if value is None else value for name, value in data.items()})
         if not form.is_valid():
