@@ -12,9 +12,10 @@ from sentimentsite.env import env_int, env_str
 from sentimentsite.threads import torch_threads_bound
 
 bind = env_str("GUNICORN_BIND", "0.0.0.0:8000")
-# One process per core (at least two, so one slow request never stalls the site); each loads the current
-# model once and answers several requests at a time from its threads.
-workers = env_int("WEB_CONCURRENCY", max(2, len(os.sched_getaffinity(0))))
+# One process per core (at least two, so one slow request never stalls the site) unless WEB_CONCURRENCY
+# says otherwise (0 also means that default); each loads the current model once and answers several
+# requests at a time from its threads.
+workers = env_int("WEB_CONCURRENCY", 0) or max(2, len(os.sched_getaffinity(0)))
 threads = env_int("GUNICORN_THREADS", 4)
 # A prediction of a long review on a busy CPU takes seconds, never a minute.
 timeout = env_int("GUNICORN_TIMEOUT", 60)

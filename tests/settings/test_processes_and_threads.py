@@ -43,9 +43,10 @@ def test_gunicorn_runs_the_processes_and_threads_the_environment_asks_for() -> N
 
 
 def test_gunicorn_defaults_to_several_processes_of_several_threads() -> None:
-    settings = gunicorn_settings()
+    for unset in ({}, {"WEB_CONCURRENCY": "0"}):
+        settings = gunicorn_settings(**unset)
 
-    assert int(settings["workers"]) >= 2 and settings["threads"] == "4"
+        assert int(settings["workers"]) >= 2 and settings["threads"] == "4"
 
 
 def test_each_gunicorn_process_gets_its_share_of_the_cores_for_torch() -> None:
