@@ -8,7 +8,9 @@ test client as a signed-in ML admin (the role that sees the most): a few warm-up
 REPEATS timed ones (p50, p95, max in ms), and the queries of one request counted. The query counts must
 be the same at both sizes. Results go to bench/results/dashboard_pages.json, plus a line per page.
 
-    .venv/bin/python bench/dashboard_pages.py [--repeats N] [--keep]
+    .venv/bin/python bench/dashboard_pages.py [--repeats N] [--keep] [--smoke]
+
+--smoke fills 1,000 then 2,000 reviews, times each page 3 times and writes no results (CI: `make bench-smoke`).
 
 BENCH_POSTGRES_URL names the server (default postgres://postgres@127.0.0.1:5432); the database
 ``bench_dashboard`` is created (dropped first if it exists) and dropped at the end unless --keep.
@@ -39,6 +41,10 @@ SIZES = {
     "quarter": {"reviews": 25_000, "runs": 5, "predictions": 12_500},
     "full": {"reviews": 100_000, "runs": 20, "predictions": 50_000},
 }
+SMOKE_SIZES = {
+    "quarter": {"reviews": 1_000, "runs": 3, "predictions": 500},
+    "full": {"reviews": 2_000, "runs": 4, "predictions": 1_000},
+}
 TARGET_P95_MS = 150
 
 
@@ -46,10 +52,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the database bench_dashboard afterwards")
+    parser.add_argument("--smoke", action="store_true", help="small sizes, 3 repeats, no results written")
     options = parser.parse_args()
-    database_url = f"{POSTGRES_SERVER}/{DATABASE}"
-    _psql(f"DROP DATABASE IF EXISTS {DATABASE}")
-    _psql(f"CREATE DATABASE {DATABASE}")
+    sizes = SMOKE_SIZES if options.smoke else SIZES
+    database = f"{DATABASE}_smoke" if options.smoke else DATABASE
+    database_url = f"{POSTGRES_SERVER}/{database}"
+    _psql(f"DROP DATABASE IF EXISTS {database}")
+    _psql(f"CREATE DATABASE {database}")
     artifacts = tempfile.mkdtemp(prefix="bench-dashboard-artifacts-")
     os.environ.update(
         DATABASE_URL=database_url, SECRET_KEY="bench-only-secret-key", DEBUG="0", ARTIFACT_ROOT=artifacts,
@@ -63,15 +72,16 @@ def main() -> None:
 
     call_command("migrate", "--noinput", verbosity=0)
     try:
-        results = run(repeats=options.repeats)
+        results = run(repeats=3 if options.smoke else options.repeats, sizes=sizes)
     finally:
         from django.db import connections
 
         connections.close_all()
         if not options.keep:
-            _psql(f"DROP DATABASE IF EXISTS {DATABASE}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+            _psql(f"DROP DATABASE IF EXISTS {database}")
+    if not options.smoke:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     full = results["sizes"]["full"]["pages"]
     for name, page in full.items():
         quarter = results["sizes"]["quarter"]["pages"][name]
@@ -81,9 +91,9 @@ def main() -> None:
         )
     worst = max(full.values(), key=lambda page: page["p95_ms"])
     print(
-        f"dashboard pages at {SIZES['full']['reviews']:,} reviews: worst p95 {worst['p95_ms']:.1f} ms "
+        f"dashboard pages at {sizes['full']['reviews']:,} reviews: worst p95 {worst['p95_ms']:.1f} ms "
         f"(target {TARGET_P95_MS} ms); query counts constant across sizes: {results['queries_constant']} "
-        f"-> {RESULTS.relative_to(REPO_ROOT)}"
+        + ("(smoke, no results written)" if options.smoke else f"-> {RESULTS.relative_to(REPO_ROOT)}")
     )
 
 
@@ -91,7 +101,7 @@ def _psql(sql: str) -> None:
     subprocess.run(["psql", f"{POSTGRES_SERVER}/postgres", "-q", "-c", sql], check=True, capture_output=True)
 
 
-def run(*, repeats: int) -> dict[str, Any]:
+def run(*, repeats: int, sizes: dict[str, dict[str, int]]) -> dict[str, Any]:
     from django.db import connection
 
     results: dict[str, Any] = {
@@ -107,7 +117,7 @@ def run(*, repeats: int) -> dict[str, Any]:
 
     setup_test_environment()
     filler = Filler()
-    for name, size in SIZES.items():
+    for name, size in sizes.items():
         started = time.perf_counter()
         filler.fill_to(**size)
         fill_seconds = time.perf_counter() - started

@@ -5,6 +5,7 @@ database is migrated and measured in a process of its own, configured as a user 
 (DATABASE_URL, VAR_DIR). Results go to bench/results/import.json, plus one line on stdout.
 
     .venv/bin/python bench/import_bench.py [SOURCE]
+    .venv/bin/python bench/import_bench.py --smoke   # 2,000 reviews from a CSV, no results written
 
 SOURCE defaults to ../shared/data/imdb; BENCH_POSTGRES_URL names the server (default
 postgres://postgres@127.0.0.1:5432), where a database ``bench_import`` is created and dropped.
@@ -27,13 +28,40 @@ DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "data" / "imdb"
 RESULTS = REPO_ROOT / "bench" / "results" / "import.json"
 POSTGRES_SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 BENCH_DATABASE = "bench_import"
+SMOKE_REVIEWS = 2000
 
 
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--measure":
         print(json.dumps(measure(sys.argv[2])))
         return
-    source = sys.argv[1] if len(sys.argv) > 1 else str(DEFAULT_SOURCE)
+    smoke = sys.argv[1:] == ["--smoke"]
+    if smoke:
+        with tempfile.TemporaryDirectory(prefix="bench-import-smoke-") as folder:
+            bench(smoke_csv(Path(folder)), results_path=None)
+        return
+    bench(sys.argv[1] if len(sys.argv) > 1 else str(DEFAULT_SOURCE), results_path=RESULTS)
+
+
+def smoke_csv(folder: Path) -> str:
+    """The first reviews of IMDb's train split as a CSV (review,sentiment), the smoke run's source."""
+    import csv
+
+    sys.path.insert(0, str(REPO_ROOT))
+    from workers.ml.data import read_imdb_parquet
+
+    # IMDb repeats a few reviews; the import stores each text once, and the bench checks every row is new.
+    distinct = {example.text: example.label for example in read_imdb_parquet(DEFAULT_SOURCE, splits=("train",))}
+    path = folder / "imdb-smoke.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["review", "sentiment"])
+        for text, label in list(distinct.items())[:SMOKE_REVIEWS]:
+            writer.writerow([text, ["negative", "positive"][label]])
+    return str(path)
+
+
+def bench(source: str, *, results_path: Path | None) -> None:
     results: dict[str, Any] = {
         "source": source,
         "python": platform.python_version(),
@@ -44,8 +72,9 @@ def main() -> None:
         results["sqlite"] = run_database(source, VAR_DIR=var_dir)
     with postgres_database() as database_url:
         results["postgresql"] = run_database(source, DATABASE_URL=database_url)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    if results_path is not None:
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
     print(
         f"import of {results['sqlite']['first']['rows_read']} reviews: "
         + "; ".join(
@@ -53,7 +82,7 @@ def main() -> None:
             f"repeat {runs['repeat']['seconds']:.1f}s ({runs['repeat']['rows_created']} new)"
             for name, runs in (("SQLite", results["sqlite"]), ("PostgreSQL", results["postgresql"]))
         )
-        + f" -> {RESULTS.relative_to(REPO_ROOT)}"
+        + (f" -> {results_path.relative_to(REPO_ROOT)}" if results_path else " (smoke, no results written)")
     )
 
 

@@ -69,7 +69,13 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=100_000)
     parser.add_argument("--paced-requests", type=int, default=40, help="requests per analyst in the paced phase")
     parser.add_argument("--think-seconds", type=float, default=1.0, help="mean reading time in the paced phase")
+    parser.add_argument(
+        "--smoke", action="store_true",
+        help="every phase on 2,000 reviews, 3 analysts, 4 rounds, no reading time; no results written",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.smoke:
+        args.reviews, args.analysts, args.rounds, args.paced_requests, args.think_seconds = 2000, 3, 4, 3, 0.0
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-labelling-") as var_dir, postgres_database() as database_url:
@@ -108,8 +114,9 @@ def main() -> None:
         **phases,
         **checks,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    if not args.smoke:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     service, page, paced = (
         phases["service"]["next_ms"], phases["page"]["request_ms"], phases["page_paced"]["request_ms"]
     )
@@ -122,7 +129,7 @@ def main() -> None:
         f"paced, page p50 {paced['p50']:.1f} ms, p95 {paced['p95']:.1f} ms; "
         f"duplicates {checks['duplicate_assignments']}; "
         f"sequential scans on big tables: {len(checks['sequential_scans_on_big_tables'])} "
-        f"-> {RESULTS.relative_to(REPO_ROOT)}"
+        + ("(smoke, no results written)" if args.smoke else f"-> {RESULTS.relative_to(REPO_ROOT)}")
     )
 
 

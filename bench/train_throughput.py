@@ -6,7 +6,9 @@ The plain Trainer runs as its defaults leave it (float32) and, on a GPU, also wi
 be read against both. Each figure is a steady-state rate: the first quarter of a run's steps is left out
 (first-call setup, compilation, CUDA graph recording), and that setup time is reported on its own.
 
-Writes JSON (default bench/results/train_throughput.json) and prints a line per run.
+Writes JSON (default bench/results/train_throughput.json) and prints a line per run. `--smoke` runs
+every step in seconds on the CPU (a tiny random BERT, 64 reviews of at most 64 tokens) and writes its
+JSON to a temporary folder (CI: `make bench-smoke`).
 """
 
 from __future__ import annotations
@@ -233,7 +235,11 @@ def main() -> None:
         "that finishes it soonest, setup included",
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "train_throughput.json")
+    parser.add_argument("--smoke", action="store_true", help="tiny model, 64 reviews, CPU, results in a temporary folder")
     args = parser.parse_args()
+    if args.smoke:
+        args.tiny, args.n, args.max_length, args.device = True, 64, 64, "cpu"
+        args.output = Path(tempfile.mkdtemp(prefix="bench-train-smoke-")) / "train_throughput.json"
     if args.device == "cpu":
         # Hiding the GPUs is the one switch both the Trainer and our path honour.
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
@@ -267,6 +273,8 @@ def main() -> None:
         record = write_record(args, device_name, lengths, baselines, ours)
         print(f"measured our path with compile {mode}: {json.dumps(ours[mode])[:400]}", flush=True)
     print_record(record)
+    if args.smoke and any("error" in figures for figures in ours.values()):
+        raise SystemExit("train_throughput smoke: our path failed (see above)")
 
 
 def write_record(
