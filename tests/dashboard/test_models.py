@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.test import Client
+from django.utils import timezone
 
 from apps.registry.models import ModelVersion, Promotion
 from apps.registry.services import model_version_promote
@@ -27,6 +28,8 @@ def test_the_list_shows_versions_the_current_one_and_the_promotion_history(
     assert "higher accuracy" in page and "first one" in page
     assert f"Promote: <a href=\"/models/{old.pk}/\">{old}</a> → <a href=\"/models/{new.pk}/\">{new}</a>" in page
     assert "Roll back to" not in page, "analysts see no rollback button"
+    promoted = Promotion.objects.filter(to_version=new).get().created_at
+    assert f">{timezone.localtime(promoted):%Y-%m-%d %H:%M}</time>" in page, "the history says when, not only how long ago"
 
 
 def test_a_version_page_renders_its_model_card_with_html_escaped(analyst_client: Client, tfidf_artifact: Path) -> None:
