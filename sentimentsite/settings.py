@@ -192,6 +192,12 @@ IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 
 # HTTPS: turn on behind TLS (directly or through a proxy that sets X-Forwarded-Proto).
+# What one import may hold, whatever its source (apps.reviews.importers): the longest review in characters,
+# the most files in an archive, and the most bytes an archive or parquet file may unpack to. A file over
+# one of them imports nothing, and the message names the file and the limit.
+IMPORT_MAX_REVIEW_CHARS = env_int("IMPORT_MAX_REVIEW_CHARS", 100_000)
+IMPORT_MAX_ARCHIVE_MEMBERS = env_int("IMPORT_MAX_ARCHIVE_MEMBERS", 200_000)
+IMPORT_MAX_DECOMPRESSED_BYTES = env_int("IMPORT_MAX_DECOMPRESSED_BYTES", 1024 * 1024 * 1024)
 HTTPS = env_bool("HTTPS", False)
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

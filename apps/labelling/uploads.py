@@ -207,6 +207,9 @@ def _jsonl_rows(lines: Iterator[str], filename: str) -> Iterator[UploadRow]:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise UploadError(f"{where}: not valid JSON ({error.msg} at column {error.colno}).") from None
+        except RecursionError:
+            # json gives up past Python's recursion limit: such a line is no review, and must not crash the worker.
+            raise UploadError(f"{where}: nested too deeply to be a review; each line is one flat object.") from None
         if not isinstance(record, dict):
             raise UploadError(f'{where}: expected an object like {{"text": "..."}}, found {type(record).__name__}.')
         if "text" not in record:

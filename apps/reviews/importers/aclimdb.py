@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import IO
 
 from apps.reviews.importers.rows import (
+    ImportLimits,
     ReviewImportError,
     ReviewReader,
     ReviewRow,
     checked_rating,
     checked_text,
     origin_split_for,
+    size_text,
 )
 
 SPLITS = ("train", "test")
@@ -83,8 +85,11 @@ class AclImdbFolder(ReviewReader):
         return sum(1 for _ in self._review_files())
 
     def rows(self) -> Iterator[ReviewRow]:
+        limits = ImportLimits.from_settings()
         for split, group, path in self._review_files():
             try:
+                if path.stat().st_size > limits.review_bytes:
+                    raise ReviewImportError(_too_long(str(path), path.stat().st_size, limits))
                 data = path.read_bytes()
             except OSError as error:
                 raise ReviewImportError(f"{path}: cannot be read ({error.strerror}).") from error
@@ -112,12 +117,20 @@ class AclImdbTarball(ReviewReader):
             )
 
     def _review_members(self) -> Iterator[tuple[str, re.Match[str], bytes]]:
+        limits = ImportLimits.from_settings()
         try:
             with _open_decompressed(self.path) as stream:
-                watched = _TailWatcher(stream)
+                watched = _TailWatcher(stream, limit=limits.decompressed_bytes, where=str(self.path))
                 with tarfile.open(fileobj=watched, mode="r|") as archive:  # type: ignore[call-overload]
-                    for member in archive:
+                    for count, member in enumerate(archive, start=1):
+                        if count > limits.members:
+                            raise ReviewImportError(
+                                f"{self.path}: more than {limits.members:,} files in the archive "
+                                "(IMPORT_MAX_ARCHIVE_MEMBERS); aclImdb holds about 100,000."
+                            )
                         place = _REVIEW_PATH.search(member.name) if member.isfile() else None
+                        if place and member.size > limits.review_bytes:
+                            raise ReviewImportError(_too_long(f"{self.path}: {member.name}", member.size, limits))
                         handle = archive.extractfile(member) if place else None
                         if place and handle:
                             yield member.name, place, handle.read()
@@ -149,15 +162,32 @@ def _open_decompressed(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
-class _TailWatcher:
-    """A read-only stream that remembers the last bytes read through it."""
+def _too_long(where: str, size: int, limits: ImportLimits) -> str:
+    return (
+        f"{where}: {size_text(size)}, more than any review may be "
+        f"(IMPORT_MAX_REVIEW_CHARS = {limits.review_chars:,} characters). Remove the file and import again."
+    )
 
-    def __init__(self, stream: IO[bytes]) -> None:
+
+class _TailWatcher:
+    """A read-only stream that remembers the last bytes read through it and stops past ``limit`` bytes:
+    a small compressed file may unpack to gigabytes."""
+
+    def __init__(self, stream: IO[bytes], *, limit: int, where: str) -> None:
         self.stream = stream
         self.tail = b""
+        self.limit = limit
+        self.where = where
+        self.read_bytes = 0
 
     def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
+        data = self.stream.read(size if size >= 0 else self.limit + 1 - self.read_bytes)
         if data:
+            self.read_bytes += len(data)
+            if self.read_bytes > self.limit:
+                raise ReviewImportError(
+                    f"{self.where}: unpacks to more than {size_text(self.limit)} (IMPORT_MAX_DECOMPRESSED_BYTES); "
+                    "aclImdb_v1.tar.gz unpacks to about 0.5 GB."
+                )
             self.tail = (self.tail + data[-_END_MARKER_BYTES:])[-_END_MARKER_BYTES:]
         return data

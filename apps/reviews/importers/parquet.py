@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from apps.reviews.importers.rows import (
+    ImportLimits,
     ReviewImportError,
     ReviewReader,
     ReviewRow,
@@ -16,6 +17,7 @@ from apps.reviews.importers.rows import (
     checked_rating,
     checked_text,
     origin_split_for,
+    size_text,
 )
 
 SPLITS = ("train", "test", "unsupervised")
@@ -88,6 +90,7 @@ class ParquetReader(ReviewReader):
         next_index = dict.fromkeys(SPLITS, 0)
         for split, path in self.split_files:
             parquet = _open(path)
+            _check_unpacked_size(parquet, path)
             names = parquet.schema_arrow.names
             problem = missing_columns_message(str(path), names)
             if problem:
@@ -110,6 +113,18 @@ def _split_of(path: Path) -> str:
             "unsupervised.parquet (or train-00000-of-00001.parquet), and move other parquet files out of the folder."
         )
     return match["split"]
+
+
+def _check_unpacked_size(parquet: Any, path: Path) -> None:
+    """Refuse, before reading it, a file whose row groups unpack to more than IMPORT_MAX_DECOMPRESSED_BYTES."""
+    limit = ImportLimits.from_settings().decompressed_bytes
+    metadata = parquet.metadata
+    unpacked = sum(metadata.row_group(index).total_byte_size for index in range(metadata.num_row_groups))
+    if unpacked > limit:
+        raise ReviewImportError(
+            f"{path}: unpacks to {size_text(unpacked)}, more than {size_text(limit)} (IMPORT_MAX_DECOMPRESSED_BYTES). "
+            "Split it into smaller files."
+        )
 
 
 def _open(path: Path) -> Any:

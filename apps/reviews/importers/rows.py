@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar, NamedTuple
 
+from django.conf import settings
+
 from apps.reviews.choices import OriginSplit
 
 # Review.external_id's column width.
@@ -22,6 +24,38 @@ _ORIGIN_SPLITS = {
 
 class ReviewImportError(Exception):
     """A source cannot be imported; the message names the file, the line or row, and the problem."""
+
+
+class ImportLimits(NamedTuple):
+    """What one import may hold, so that a small hostile file cannot exhaust a worker's memory or the database.
+
+    ``review_chars``: the longest review; ``review_bytes``: the most bytes one review's file, archive member or
+    line may take (UTF-8 needs up to 4 a character); ``members``: the most entries in an archive;
+    ``decompressed_bytes``: the most bytes an archive or parquet file may unpack to.
+    """
+
+    review_chars: int
+    members: int
+    decompressed_bytes: int
+
+    @property
+    def review_bytes(self) -> int:
+        return 4 * self.review_chars + 1024
+
+    @classmethod
+    def from_settings(cls) -> ImportLimits:
+        return cls(
+            review_chars=int(settings.IMPORT_MAX_REVIEW_CHARS),
+            members=int(settings.IMPORT_MAX_ARCHIVE_MEMBERS),
+            decompressed_bytes=int(settings.IMPORT_MAX_DECOMPRESSED_BYTES),
+        )
+
+
+def size_text(count: int) -> str:
+    """Bytes for a person: 1.5 GB, 300.0 MB, 12 KB."""
+    if count >= 1_000_000_000:
+        return f"{count / 1_000_000_000:.1f} GB"
+    return f"{count / 1_000_000:.1f} MB" if count >= 1_000_000 else f"{count / 1_000:.0f} KB"
 
 
 class ReviewRow(NamedTuple):
@@ -70,6 +104,12 @@ def checked_text(value: Any, *, where: str) -> str:
     if "\x00" in value:
         raise ReviewImportError(
             f"{where}: the review text contains a NUL character (\\x00); remove it and import again."
+        )
+    longest = ImportLimits.from_settings().review_chars
+    if len(value) > longest:
+        raise ReviewImportError(
+            f"{where}: the review is {len(value):,} characters; the longest a review may be is {longest:,} "
+            "(IMPORT_MAX_REVIEW_CHARS). Shorten it or leave it out."
         )
     return value
 

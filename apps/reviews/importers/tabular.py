@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from apps.reviews.importers.rows import (
+    ImportLimits,
     ReviewImportError,
     ReviewReader,
     ReviewRow,
@@ -19,6 +20,7 @@ from apps.reviews.importers.rows import (
     checked_label,
     checked_rating,
     checked_text,
+    size_text,
     text_hash,
 )
 
@@ -42,8 +44,15 @@ class _FileReader(ReviewReader):
             handle: IO[bytes] = self.path.open("rb")
         except OSError as error:
             raise ReviewImportError(f"{self.path}: cannot be opened ({error.strerror}).") from error
+        longest = ImportLimits.from_settings().review_bytes
         with handle:
-            for number, raw in enumerate(handle, start=1):
+            # Lines are read up to a limit, so one enormous line cannot fill the worker's memory.
+            for number, raw in enumerate(iter(lambda: handle.readline(longest + 1), b""), start=1):
+                if len(raw) > longest:
+                    raise ReviewImportError(
+                        f"{self.path}, line {number}: longer than {size_text(longest)}, more than any review may "
+                        f"be (IMPORT_MAX_REVIEW_CHARS = {ImportLimits.from_settings().review_chars:,} characters)."
+                    )
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as error:
@@ -131,6 +140,11 @@ class JsonlReader(_FileReader):
                 record = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as error:
                 raise ReviewImportError(f"{where}: not valid JSON ({error.msg} at column {error.colno}).") from None
+            except RecursionError:
+                # json gives up past Python's recursion limit: such a line is no review, and must not crash a worker.
+                raise ReviewImportError(
+                    f"{where}: nested too deeply to be a review; each line is one flat object."
+                ) from None
             if not isinstance(record, dict):
                 raise ReviewImportError(
                     f'{where}: expected an object like {{"text": "...", "label": "positive"}}, '
