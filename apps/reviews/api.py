@@ -73,6 +73,7 @@ SNAPSHOT_EXAMPLE = {
     "description": "",
     "label_source": "gold",
     "seed": 42,
+    "keeps_origin_split": False,
     "train_fraction": 0.8,
     "validation_fraction": 0.1,
     "test_fraction": 0.1,
@@ -193,8 +194,8 @@ class SnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = DatasetSnapshot
         fields = [
-            "id", "name", "description", "label_source", "seed", "train_fraction", "validation_fraction",
-            "test_fraction", "content_hash", "train_count", "validation_count", "test_count", "positive_count",
+            "id", "name", "description", "label_source", "seed", "keeps_origin_split", "train_fraction",
+            "validation_fraction", "test_fraction", "content_hash", "train_count", "validation_count", "test_count", "positive_count",
             "negative_count", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -232,6 +233,14 @@ class SnapshotCreateSerializer(serializers.Serializer):
     train_fraction = serializers.FloatField(min_value=0, max_value=1, default=0.8)
     validation_fraction = serializers.FloatField(min_value=0, max_value=1, default=0.1)
     test_fraction = serializers.FloatField(min_value=0, max_value=1, default=0.1)
+    keep_origin_split = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "Keep the source's own split (IMDb's 25,000 / 25,000, the standard benchmark): its test half is the test "
+            "split and validation_fraction of its train half is validation; train_fraction and test_fraction are "
+            "not used."
+        ),
+    )
 
 
 # --- Reviews ---------------------------------------------------------------------------------------------
@@ -572,6 +581,11 @@ class SnapshotListView(ApiListView):
                     "test_fraction": 0.1,
                     "label_source": "gold",
                 },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "The standard benchmark: IMDb's own train and test halves",
+                value={"name": "IMDb benchmark", "seed": 42, "validation_fraction": 0.1, "keep_origin_split": True},
                 request_only=True,
             ),
             OpenApiExample("Created", value=SNAPSHOT_DETAIL_EXAMPLE, response_only=True, status_codes=["201"]),

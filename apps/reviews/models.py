@@ -87,6 +87,11 @@ class DatasetSnapshot(models.Model):
     train_fraction = models.FloatField(default=0.8)
     validation_fraction = models.FloatField(default=0.1)
     test_fraction = models.FloatField(default=0.1)
+    keeps_origin_split = models.BooleanField(
+        "keeps the source's split",
+        default=False,
+        help_text="Test is the source's own test half (IMDb's 25,000), so results compare with published figures.",
+    )
     content_hash = models.CharField(max_length=64, db_index=True, help_text="sha256 over (review id, label, split) rows.")
     train_count = models.PositiveIntegerField(default=0)
     validation_count = models.PositiveIntegerField(default=0)

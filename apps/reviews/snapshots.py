@@ -18,7 +18,7 @@ from django.db.models import Case, Count, F, Q, When
 from django.db.models.functions import Coalesce
 
 from apps.labelling.choices import ResolutionMethod
-from apps.reviews.choices import Label, LabelSource, Split
+from apps.reviews.choices import Label, LabelSource, OriginSplit, Split
 from apps.reviews.models import DatasetSnapshot, Review, SnapshotItem
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ def snapshot_create(
     label_source: LabelSource | str = LabelSource.GOLD,
     created_by: AbstractBaseUser | None = None,
     description: str = "",
+    keep_origin_split: bool = False,
 ) -> DatasetSnapshot:
     """Freeze the labelled reviews into a new snapshot with a seeded, stratified split.
 
@@ -71,11 +72,27 @@ def snapshot_create(
     same snapshot. With the defaults over IMDb's 50,000 labelled reviews this is the seed project's
     80/10/10 split: 40,000 / 5,000 / 5,000, each split half positive and half negative.
 
+    With ``keep_origin_split`` the source's own split is kept instead (the standard benchmark, comparable
+    with published IMDb figures): reviews from the source's test half form the test split, and reviews
+    from its train half are split, stratified by label, into train and validation, ``validation_fraction``
+    of them going to validation; ``train_fraction`` and ``test_fraction`` are then not used, and the
+    stored fractions are the shares that came out. Labelled reviews without a source split (a CSV
+    import, say) are left out.
+
     The whole snapshot is written in one transaction: either all of it exists or none of it does.
     Raises ``SnapshotError`` for fractions that are not positive or do not sum to 1, a seed out of
     range, an unknown label source, no labelled reviews, or a split that would be empty.
     """
-    fractions = _validated_fractions(train=train_fraction, validation=validation_fraction, test=test_fraction)
+    if keep_origin_split:
+        is_number = isinstance(validation_fraction, (int, float)) and not isinstance(validation_fraction, bool)
+        if not is_number or not 0 < validation_fraction < 1:
+            raise SnapshotError(
+                f"The validation fraction is the share of the source's train half held out for validation: "
+                f"a number between 0 and 1 (exclusive), not {validation_fraction!r}."
+            )
+        fractions = (1 - validation_fraction, validation_fraction, 0.0)
+    else:
+        fractions = _validated_fractions(train=train_fraction, validation=validation_fraction, test=test_fraction)
     source = _validated_label_source(label_source)
     _validate_seed(seed)
     name = (name or "").strip()
@@ -84,21 +101,32 @@ def snapshot_create(
         raise SnapshotError(f"The snapshot name is {len(name)} characters long; keep it to {longest_name} or fewer.")
 
     with transaction.atomic():
-        rows = _labelled_rows(source)
-        if not rows:
-            raise SnapshotError(_NO_LABELLED_REVIEWS[source])
-        planned = assign_splits(rows, seed=seed, fractions=fractions)
+        if keep_origin_split:
+            origin_rows = _labelled_rows_with_origin(source)
+            if not origin_rows:
+                raise SnapshotError(_NO_LABELLED_REVIEWS[source])
+            planned = assign_origin_splits(origin_rows, seed=seed, validation_fraction=validation_fraction)
+        else:
+            rows = _labelled_rows(source)
+            if not rows:
+                raise SnapshotError(_NO_LABELLED_REVIEWS[source])
+            planned = assign_splits(rows, seed=seed, fractions=fractions)
         split_counts = {split.value: 0 for split in SPLITS}
         label_counts = {label.value: 0 for label in Label}
         for item in planned:
             split_counts[item.split] += 1
             label_counts[item.label] += 1
 
+        if keep_origin_split:
+            # The shares that came out of the source's split, so the stored fractions stay true.
+            fractions = tuple(split_counts[split.value] / len(planned) for split in SPLITS)  # type: ignore[assignment]
+        default_name = f"{source.label}, {'source split, ' if keep_origin_split else ''}seed {seed}, {len(planned):,} reviews"
         snapshot = DatasetSnapshot.objects.create(
-            name=name or f"{source.label}, seed {seed}, {len(planned):,} reviews",
+            name=name or default_name,
             description=description,
             label_source=source,
             seed=seed,
+            keeps_origin_split=keep_origin_split,
             train_fraction=fractions[0],
             validation_fraction=fractions[1],
             test_fraction=fractions[2],
@@ -152,6 +180,60 @@ def assign_splits(
         rng.shuffle(split_members)
         planned.extend(
             PlannedItem(review_id, label, split_name, position) for position, (review_id, label) in enumerate(split_members)
+        )
+    return planned
+
+
+def assign_origin_splits(
+    rows: Iterable[tuple[int, int, str]], *, seed: int, validation_fraction: float
+) -> list[PlannedItem]:
+    """Place each ``(review id, label, origin split)`` row by its source's split; a pure function of its inputs.
+
+    Origin test reviews are the test split; origin train reviews are split, stratified by label, into
+    train and validation (``validation_fraction`` of each label to validation, rounded to the nearest
+    review, as the reshuffled split rounds). Rows with any other origin are left out. Raises ``SnapshotError`` when a split would be empty.
+    """
+    by_origin: dict[str, list[tuple[int, int]]] = {Split.TRAIN.value: [], Split.TEST.value: []}
+    left_out = 0
+    for review_id, label, origin in sorted(rows):
+        if origin in by_origin:
+            by_origin[origin].append((review_id, label))
+        else:
+            left_out += 1
+    for origin, members in by_origin.items():
+        if not members:
+            raise SnapshotError(
+                f"No labelled review comes from the source's {origin} split ({left_out} labelled review(s) have no "
+                "source split): keeping the source's split needs reviews imported with it, e.g. IMDb from the hub, "
+                "its parquet files or the aclImdb folder."
+            )
+    rng = random.Random(seed)
+    members: dict[str, list[tuple[int, int]]] = {split.value: [] for split in SPLITS}
+    by_label: dict[int, list[int]] = {}
+    for review_id, label in by_origin[Split.TRAIN.value]:
+        by_label.setdefault(label, []).append(review_id)
+    # The same largest-remainder, stratified quotas as the reshuffled split, over the train half only.
+    fractions = (1 - validation_fraction, validation_fraction)
+    split_sizes = _largest_remainder(len(by_origin[Split.TRAIN.value]), fractions)
+    quotas = _stratified_quotas({label: len(ids) for label, ids in by_label.items()}, split_sizes, fractions)
+    for label in sorted(by_label):
+        review_ids = by_label[label]
+        rng.shuffle(review_ids)
+        held_out = quotas[label][1]
+        members[Split.VALIDATION.value].extend((review_id, label) for review_id in review_ids[:held_out])
+        members[Split.TRAIN.value].extend((review_id, label) for review_id in review_ids[held_out:])
+    members[Split.TEST.value] = list(by_origin[Split.TEST.value])
+    planned: list[PlannedItem] = []
+    for split in SPLITS:
+        split_members = members[split.value]
+        if not split_members:
+            raise SnapshotError(
+                f"The {split.label.lower()} split would be empty: the source's train half has too few reviews for a "
+                f"validation fraction of {validation_fraction:g}."
+            )
+        rng.shuffle(split_members)
+        planned.extend(
+            PlannedItem(review_id, label, split.value, position) for position, (review_id, label) in enumerate(split_members)
         )
     return planned
 
@@ -232,6 +314,14 @@ def _labelled_rows(source: LabelSource) -> list[tuple[int, int]]:
             ),
         )
     return list(query)
+
+
+def _labelled_rows_with_origin(source: LabelSource) -> list[tuple[int, int, str]]:
+    """``(review id, label, origin split)`` of the same reviews, with the same labels, as ``_labelled_rows``."""
+    ids_and_labels = dict(_labelled_rows(source))
+    origins = Review.objects.order_by().filter(origin_split__in=[OriginSplit.TRAIN, OriginSplit.TEST]).values_list("id", "origin_split")
+    origin_of = dict(origins.iterator(chunk_size=10_000))
+    return [(review_id, label, origin_of.get(review_id, "")) for review_id, label in ids_and_labels.items()]
 
 
 def _insert_items(snapshot: DatasetSnapshot, planned: Sequence[PlannedItem]) -> None:

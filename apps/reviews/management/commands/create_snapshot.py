@@ -36,6 +36,15 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument("--description", default="", help="Free text stored with the snapshot.")
+        parser.add_argument(
+            "--keep-origin-split",
+            action="store_true",
+            help=(
+                "Keep the source's own split (the standard benchmark): its test half is the test split, its train "
+                "half is split into train and --validation (a share of that half, default 0.1); --train and --test "
+                "are not used."
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -47,6 +56,7 @@ class Command(BaseCommand):
                 test_fraction=options["test"],
                 label_source=options["labels"],
                 description=options["description"],
+                keep_origin_split=options["keep_origin_split"],
             )
         except SnapshotError as error:
             raise CommandError(str(error)) from error
@@ -58,6 +68,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Labels: {snapshot.label_source}, seed {snapshot.seed}, fractions "
             f"{snapshot.train_fraction:g} / {snapshot.validation_fraction:g} / {snapshot.test_fraction:g}"
+            + (" (the source's own test split)" if snapshot.keeps_origin_split else "")
         )
         self.stdout.write("")
         header = f"{'split':<12}" + "".join(f"{label.label:>10}" for label in Label) + f"{'total':>10}"
