@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Starts the thread that loads a newly promoted model before any request needs it.
+    "apps.predictions.predictor.WarmerMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, so it sees the lockout flag that a refused sign-in left on the request.
     "axes.middleware.AxesMiddleware",
@@ -190,14 +192,14 @@ IMDB_SOURCE = env_str("IMDB_SOURCE", "hf:imdb")
 # Largest upload accepted by the import endpoints, in bytes.
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
-
-# HTTPS: turn on behind TLS (directly or through a proxy that sets X-Forwarded-Proto).
 # What one import may hold, whatever its source (apps.reviews.importers): the longest review in characters,
 # the most files in an archive, and the most bytes an archive or parquet file may unpack to. A file over
 # one of them imports nothing, and the message names the file and the limit.
 IMPORT_MAX_REVIEW_CHARS = env_int("IMPORT_MAX_REVIEW_CHARS", 100_000)
 IMPORT_MAX_ARCHIVE_MEMBERS = env_int("IMPORT_MAX_ARCHIVE_MEMBERS", 200_000)
 IMPORT_MAX_DECOMPRESSED_BYTES = env_int("IMPORT_MAX_DECOMPRESSED_BYTES", 1024 * 1024 * 1024)
+
+# HTTPS: turn on behind TLS (directly or through a proxy that sets X-Forwarded-Proto).
 HTTPS = env_bool("HTTPS", False)
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -266,6 +268,8 @@ PREDICTION_MAX_CHARS = env_int("PREDICTION_MAX_CHARS", 20_000)
 PREDICTION_MAX_BATCH = env_int("PREDICTION_MAX_BATCH", 64)
 # Answers kept per web process for reviews seen before (per model version); 0 turns the cache off.
 PREDICTION_CACHE_SIZE = env_int("PREDICTION_CACHE_SIZE", 4096)
+# Every web process loads a newly promoted version within this many seconds, before a request needs it; 0: off.
+PREDICTION_WARM_SECONDS = env_int("PREDICTION_WARM_SECONDS", 5)
 # Serve transformer versions with dynamic int8 Linear layers (about 1.35x faster on CPU).
 PREDICTION_QUANTIZE = env_bool("PREDICTION_QUANTIZE", True)
 # The newest TF-IDF version on the same snapshot answers the reviews it is at least this sure of,

@@ -127,7 +127,10 @@ def _purge_broker() -> None:
 def _artifact_root_setting(request: pytest.FixtureRequest, artifact_root: Path) -> None:
     # tests/workers runs without Django too (-p no:django); there is no settings fixture then.
     if request.config.pluginmanager.hasplugin("django"):
-        request.getfixturevalue("settings").ARTIFACT_ROOT = artifact_root
+        settings = request.getfixturevalue("settings")
+        settings.ARTIFACT_ROOT = artifact_root
+        # No warming thread in the tests' own process: it would hold a connection to the test database.
+        settings.PREDICTION_WARM_SECONDS = 0
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -7,6 +7,8 @@
   rollback committed before a request started is therefore answered by the new version in that very
   request; a request already past the check finishes with the version it started with. The previous
   version stays loaded beside the current one, so a rollback right after a promotion costs no load.
+- **Warm on promotion**: each web process's ``Warmer`` thread checks every PREDICTION_WARM_SECONDS and
+  loads (and runs once) a newly current version, so no request pays for the load.
 - **Less work per review**: on a CPU the transformer's encoder runs in int8 (``PREDICTION_QUANTIZE``), and
   answers for recently seen texts are kept (``PREDICTION_CACHE_SIZE``).
 - **Screening** (``PREDICTION_SCREEN_CONFIDENCE``): for a transformer version, the newest TF-IDF version
@@ -29,8 +31,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+
 from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
 
 from apps.registry.models import ModelVersion
 from apps.registry.services import model_version_artifact_dir
@@ -44,6 +49,8 @@ logger = logging.getLogger(__name__)
 LOADED_VERSIONS = 2
 # Texts per forward pass; the transformer caps it further on a CPU.
 BATCH_SIZE = 32
+# What a newly loaded version predicts once, so the first real request finds its kernels warm.
+WARM_UP_TEXT = "A warm-up review: the film was neither good nor bad."
 
 
 class NoCurrentModel(Exception):
@@ -112,6 +119,7 @@ class CurrentModelPredictor:
     def __init__(self) -> None:
         self._load_lock = threading.Lock()
         self._served: OrderedDict[int, ServedModel] = OrderedDict()
+        self._warmed: set[int] = set()
 
     def predict(self, texts: list[str]) -> PredictionBatch:
         """Answers for `texts` from the version current at this moment.
@@ -147,10 +155,26 @@ class CurrentModelPredictor:
             self._served = loaded
         return served
 
+    def warm(self) -> int | None:
+        """Load the current version if it changed and run it once, so no request waits for either.
+
+        Returns the current version's id (None while there is none).
+        """
+        try:
+            served = self.served()
+        except NoCurrentModel:
+            return None
+        if served.version.pk not in self._warmed:
+            served.predict([WARM_UP_TEXT])
+            self._warmed = {*self._warmed, served.version.pk}
+            logger.info("Model version %s is loaded and warm in this process.", served.version.pk)
+        return served.version.pk
+
     def clear(self) -> None:
         """Forget every loaded version (tests; freeing memory)."""
         with self._load_lock:
             self._served = OrderedDict()
+            self._warmed = set()
 
     def _load(self, version_id: int) -> ServedModel:
         try:
@@ -198,3 +222,57 @@ def _screen_version(version: ModelVersion) -> ModelVersion | None:
 
 
 predictor = CurrentModelPredictor()
+
+
+class Warmer:
+    """A thread per web process that loads a newly promoted version within PREDICTION_WARM_SECONDS.
+
+    Without it the first request after a promotion would pay for loading the model (seconds for a
+    transformer); with it every process has the new version loaded and run once before any request asks.
+    Started once per process, by the first request (``WarmerMiddleware``), so it runs in web processes
+    only, whatever serves them (gunicorn, runserver).
+    """
+
+    def __init__(self, target: CurrentModelPredictor) -> None:
+        self.target = target
+        self.started = False
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+
+    def start(self) -> None:
+        interval = float(settings.PREDICTION_WARM_SECONDS)
+        with self.lock:
+            if self.started or interval <= 0:
+                return
+            self.started = True
+        threading.Thread(target=self._loop, args=(interval,), name="predictor-warmer", daemon=True).start()
+
+    def _loop(self, interval: float) -> None:
+        from django.db import close_old_connections, connection
+
+        try:
+            while True:
+                close_old_connections()
+                try:
+                    self.target.warm()
+                except Exception:  # a broken version or a database blip: requests say so; the next round retries
+                    logger.exception("Warming the current model failed; trying again in %s s", interval)
+                if self.stop.wait(interval):
+                    return
+        finally:
+            connection.close()
+
+
+warmer = Warmer(predictor)
+
+
+class WarmerMiddleware:
+    """Starts this process's ``Warmer`` at its first request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not warmer.started:
+            warmer.start()
+        return self.get_response(request)

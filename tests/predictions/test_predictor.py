@@ -16,7 +16,7 @@ import apps.predictions.predictor as predictor_module
 from apps.predictions.predictor import ModelUnavailable, NoCurrentModel, predictor
 from apps.registry.models import ModelVersion
 from apps.reviews.models import DatasetSnapshot
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, wait_until
 from tests.predictions.conftest import NEGATIVE_REVIEW, POSITIVE_REVIEW, MakeVersion, make_current
 
 pytestmark = pytest.mark.django_db
@@ -204,3 +204,27 @@ def test_the_transformer_is_served_in_int8_unless_the_setting_says_otherwise(
     make_version(transformer_folder, current=True)
 
     assert predictor.served().model.quantized is quantize  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_promoted_version_is_loaded_and_warm_before_any_request_asks_for_it(
+    make_version: MakeVersion, settings: Any
+) -> None:
+    from apps.predictions.predictor import CurrentModelPredictor, Warmer
+    from apps.registry.services import model_version_promote
+
+    first = make_version(current=True)
+    second = make_version()
+    process_predictor = CurrentModelPredictor()
+    settings.PREDICTION_WARM_SECONDS = 0.2
+    warmer = Warmer(process_predictor)
+    warmer.start()
+    try:
+        wait_until(lambda: process_predictor._warmed == {first.pk}, timeout=30, what="the current version to be warm")
+        model_version_promote(version=second, by=None, reason="better", force=True)
+
+        wait_until(lambda: second.pk in process_predictor._warmed, timeout=30, what="the promoted version to be warm")
+    finally:
+        warmer.stop.set()
+    loaded = process_predictor._served
+    assert next(reversed(loaded)) == second.pk, "the new current version is loaded, with no request made"
