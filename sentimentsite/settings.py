@@ -320,6 +320,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "apps.api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "apps.api.errors.api_exception_handler",
+    "DEFAULT_METADATA_CLASS": "apps.api.metadata.ApiMetadata",
     "UNAUTHENTICATED_USER": None,
 }
 # Rate limits (DRF's "N/second|minute|hour|day"): POST /api/predict, bulk writes (reviews, uploads, batch

@@ -13,7 +13,8 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.core.exceptions import RequestDataTooBig
+from django.db import DataError, connections
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
@@ -54,6 +55,7 @@ def error_body(code: str, message: str, fields: dict[str, str] | None = None) ->
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler with its body rewritten into the error envelope; unexpected errors become a logged 500."""
+    exc = _client_error(exc)
     if isinstance(exc, exceptions.ParseError):
         exc.detail = exceptions.ErrorDetail(PARSE_ERROR_MESSAGE, code="parse_error")
     response = drf_exception_handler(exc, context)
@@ -84,6 +86,33 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         fields = {}
     response.data = error_body(str(code), message, fields)
     return response
+
+
+def _client_error(exc: Exception) -> Exception:
+    """The request's fault, not the server's: the 4xx for errors that Django, json or the database raise."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        return ApiError(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            "too_large",
+            f"The request body is larger than {_size(limit)} (DATA_UPLOAD_MAX_MEMORY_SIZE): send fewer reviews at "
+            "once, or upload a file to /api/imports/.",
+        )
+    if isinstance(exc, RecursionError):
+        # json.loads gives up on a body nested past Python's recursion limit.
+        return exceptions.ParseError()
+    if isinstance(exc, DataError) and "NUL" in str(exc):
+        # PostgreSQL cannot store or compare text holding \x00; the value came from the request.
+        return ApiError(
+            status.HTTP_400_BAD_REQUEST,
+            "invalid",
+            "Null characters are not allowed: a value in the request holds a NUL (\\x00); remove it and try again.",
+        )
+    return exc
+
+
+def _size(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB" if count >= 1_000_000 else f"{count / 1_000:.1f} KB"
 
 
 def validation_message(fields: dict[str, str]) -> str:
