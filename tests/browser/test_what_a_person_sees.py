@@ -108,7 +108,7 @@ def pages_to_see(admin_analyst: Any, tmp_path: Path) -> dict[str, str]:
         text="A warm and funny film.", label=1, confidence=0.93, prob_positive=0.93, prob_negative=0.07,
         model_version=current, latency_ms=4.2,
     )  # fmt: skip
-    queue, _ = queue_create(name="All reviews", pool="all", annotators=[admin_analyst])
+    queue, _ = queue_create(name="Most uncertain first", pool="all", strategy="uncertainty", annotators=[admin_analyst])
     return {
         "home": "/",
         "runs": "/runs/",
