@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from apps.webhooks.choices import SUBSCRIBABLE_EVENTS, WebhookEvent
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
-from apps.webhooks.services import WebhookError, webhook_ping
+from apps.webhooks.services import WebhookError, secret_rotation_period, webhook_ping
 from apps.webhooks.targets import TargetRefused, check_target
 
 
@@ -77,6 +77,15 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: WebhookSubscription, form: Any, change: bool) -> None:
         if not change:
             obj.created_by = request.user  # type: ignore[assignment]
+        else:
+            # A new secret: the replaced one keeps signing for a while, so receivers switch without a gap.
+            stored = WebhookSubscription.objects.only("secret", "previous_secret", "previous_secret_expires_at").get(
+                pk=obj.pk
+            )
+            typed = obj.secret
+            obj.secret, obj.previous_secret = stored.secret, stored.previous_secret
+            obj.previous_secret_expires_at = stored.previous_secret_expires_at
+            obj.rotate_secret(typed, keep_old_for=secret_rotation_period())
         super().save_model(request, obj, form, change)
 
     @admin.action(description="Send a test delivery (ping)", permissions=["change"])

@@ -90,6 +90,7 @@ class SubscriptionCreateSerializer(serializers.Serializer):
         max_length=200,
         help_text="Leave it out to get a random one (in the answer).",
     )
+    is_active = serializers.BooleanField(default=True, help_text="False: subscribed, but nothing is sent yet.")
 
 
 class SubscriptionUpdateSerializer(serializers.Serializer):

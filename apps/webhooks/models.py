@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -20,8 +21,12 @@ class WebhookSubscription(models.Model):
         max_length=2000, help_text="An http(s) URL on a public address (see WEBHOOK_ALLOWED_NETWORKS)."
     )
     secret = models.CharField(
-        max_length=200, help_text="Signs every delivery (HMAC-SHA256); the receiver checks the signature with it."
+        max_length=200,
+        help_text="Signs every delivery (Standard Webhooks, HMAC-SHA256); the receiver checks the signature with it.",
     )
+    # During a rotation the replaced secret signs too, until the receiver has moved to the new one.
+    previous_secret = models.CharField(max_length=200, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     events = models.JSONField(default=list, help_text="The event names it receives.")
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -33,6 +38,21 @@ class WebhookSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.url})"
+
+    def rotate_secret(self, new_secret: str, *, keep_old_for: timedelta) -> None:
+        """Sign with ``new_secret`` from now on, and with the current one as well for ``keep_old_for``."""
+        if new_secret == self.secret:
+            return
+        self.previous_secret = self.secret
+        self.previous_secret_expires_at = timezone.now() + keep_old_for
+        self.secret = new_secret
+
+    def signing_secrets(self) -> list[str]:
+        """The secrets a delivery is signed with now: the current one, and the previous one while it lasts."""
+        expires = self.previous_secret_expires_at
+        if self.previous_secret and expires is not None and expires > timezone.now():
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
 
 class WebhookDelivery(models.Model):

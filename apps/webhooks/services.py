@@ -2,14 +2,19 @@
 
 An event (``webhook_event_emit``) becomes one ``WebhookDelivery`` per active subscriber of it, written
 in the transaction that made the event happen and sent by a worker on the ``default`` queue once it
-commits. Each attempt POSTs the JSON payload with these headers:
+commits. Each attempt POSTs the JSON payload signed as the Standard Webhooks spec has it
+(https://www.standardwebhooks.com), so a receiver verifies with its ``standardwebhooks`` package in
+any language:
 
-- ``X-Webhook-Event``: the event name; ``X-Webhook-Id``: the event's id (the same for every subscriber,
-  and on every retry: use it to ignore a delivery you have already handled);
-- ``X-Webhook-Timestamp``: Unix seconds when the attempt was signed;
-- ``X-Webhook-Signature``: ``sha256=`` and the hex HMAC-SHA256, keyed with the subscriber's secret, of
-  ``"{timestamp}."`` followed by the raw body. Receivers recompute it and compare in constant time, and
-  refuse old timestamps.
+- ``webhook-id``: the event's id (the same for every subscriber, and on every retry: use it to ignore a
+  delivery you have already handled); ``X-Webhook-Event``: the event name;
+- ``webhook-timestamp``: Unix seconds when the attempt was signed (receivers refuse ones over 5 minutes off);
+- ``webhook-signature``: ``v1,`` and the base64 HMAC-SHA256 of ``"{id}.{timestamp}.{body}"``, keyed with the
+  subscriber's secret; while a replaced secret still lasts (WEBHOOK_SECRET_ROTATION_HOURS after the change),
+  a second ``v1,...`` signed with it follows, space-separated, so receivers can switch secrets without a gap.
+
+A secret ``whsec_<base64>`` keys with its decoded bytes, as the spec's; any other secret keys with its UTF-8
+bytes. Generated secrets are ``whsec_`` ones.
 
 An answer in 2xx delivers it. Anything else (an error status, a timeout, a refused connection, a
 redirect) is retried after WEBHOOK_RETRY_BASE_SECONDS, doubling each time up to WEBHOOK_RETRY_MAX_SECONDS,
@@ -18,8 +23,7 @@ until WEBHOOK_MAX_ATTEMPTS attempts; then the delivery is failed. Every attempt 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import http.client
 import json
 import logging
@@ -27,7 +31,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -35,6 +39,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from standardwebhooks import Webhook
 
 from apps.webhooks.choices import SUBSCRIBABLE_EVENTS, DeliveryStatus, WebhookEvent
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
@@ -46,10 +51,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DELIVERY_QUEUE = "default"
-SIGNATURE_HEADER = "X-Webhook-Signature"
-TIMESTAMP_HEADER = "X-Webhook-Timestamp"
+SIGNATURE_HEADER = "webhook-signature"
+TIMESTAMP_HEADER = "webhook-timestamp"
+ID_HEADER = "webhook-id"
 EVENT_HEADER = "X-Webhook-Event"
-ID_HEADER = "X-Webhook-Id"
+SECRET_PREFIX = "whsec_"
 RESPONSE_EXCERPT_CHARS = 2_000
 SECRET_BYTES = 32
 MIN_SECRET_LENGTH = 16
@@ -76,16 +82,27 @@ def webhook_subscription_create(
     url: str,
     events: list[str],
     secret: str | None = None,
+    is_active: bool = True,
     created_by: AbstractBaseUser | None = None,
 ) -> WebhookSubscription:
     """A new subscriber of ``events`` at ``url``; without a ``secret`` one is generated (read it back once, from the row)."""
-    secret = secret if secret is not None else secrets.token_urlsafe(SECRET_BYTES)
+    secret = secret if secret is not None else new_secret()
     errors = _subscription_errors(name=name, url=url, events=events, secret=secret)
     if errors:
         raise WebhookError(errors)
     return WebhookSubscription.objects.create(
-        name=name.strip(), url=url.strip(), events=_ordered(events), secret=secret, created_by=created_by
+        name=name.strip(),
+        url=url.strip(),
+        events=_ordered(events),
+        secret=secret,
+        is_active=is_active,
+        created_by=created_by,
     )
+
+
+def new_secret() -> str:
+    """A random secret in the Standard Webhooks form: ``whsec_`` and 32 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
 
 
 def webhook_subscription_update(*, subscription: WebhookSubscription, **changes: Any) -> WebhookSubscription:
@@ -105,7 +122,7 @@ def webhook_subscription_update(*, subscription: WebhookSubscription, **changes:
     subscription.name = merged["name"].strip()
     subscription.url = merged["url"].strip()
     subscription.events = _ordered(merged["events"])
-    subscription.secret = merged["secret"]
+    subscription.rotate_secret(merged["secret"], keep_old_for=secret_rotation_period())
     subscription.is_active = bool(changes.get("is_active", subscription.is_active))
     subscription.save()
     return subscription
@@ -206,10 +223,26 @@ class AttemptResult:
     retry_in: float | None
 
 
-def sign(*, secret: str, timestamp: int, body: bytes) -> str:
-    """The signature header's value: ``sha256=<hex HMAC-SHA256 of "{timestamp}." + body>``."""
-    digest = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
+def secret_rotation_period() -> timedelta:
+    """How long a replaced secret keeps signing beside the new one."""
+    return timedelta(hours=float(settings.WEBHOOK_SECRET_ROTATION_HOURS))
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a secret: a ``whsec_`` secret's base64 bytes, any other secret's UTF-8 bytes."""
+    if secret.startswith(SECRET_PREFIX):
+        try:
+            return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+        except ValueError:
+            pass
+    return secret.encode("utf-8")
+
+
+def sign(*, secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value: one ``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`` a secret."""
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    text = body.decode("utf-8")
+    return " ".join(Webhook(signing_key(secret)).sign(msg_id, moment, text) for secret in secrets)
 
 
 def retry_delay(attempts: int) -> float:
@@ -296,7 +329,9 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, float]:
         EVENT_HEADER: delivery.event,
         ID_HEADER: str(delivery.event_id),
         TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: sign(secret=subscription.secret, timestamp=timestamp, body=body),
+        SIGNATURE_HEADER: sign(
+            secrets=subscription.signing_secrets(), msg_id=str(delivery.event_id), timestamp=timestamp, body=body
+        ),
     }
     started = time.perf_counter()
     try:

@@ -55,7 +55,7 @@ def test_every_operation_has_a_description_roles_examples_and_its_error_response
     assert missing == []
     assert len(operations(schema)) >= 45
     assert "tokenAuth" in schema["components"]["securitySchemes"]
-    assert "X-Webhook-Signature" in schema["info"]["description"]
+    assert "webhook-signature" in schema["info"]["description"]
 
 
 def test_the_schema_generates_without_a_warning() -> None:

@@ -37,6 +37,17 @@ def test_subscribing_answers_the_generated_secret_once(api: APIClient, receiver:
     assert "secret" not in read.json()
 
 
+def test_a_subscriber_created_inactive_stays_inactive(api: APIClient, receiver: Receiver) -> None:
+    made = api.post(
+        "/api/webhooks/",
+        {"name": "Later", "url": receiver.url, "events": ["training_run.finished"], "is_active": False},
+        format="json",
+    )
+
+    assert made.status_code == 201 and made.json()["is_active"] is False
+    assert WebhookSubscription.objects.get().is_active is False
+
+
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from apps.common.choices import JobStatus
 from apps.registry.services import model_version_promote
@@ -24,6 +23,8 @@ from apps.webhooks.services import (
     webhook_deliveries_resend_overdue,
     webhook_delivery_attempt,
     webhook_event_emit,
+    webhook_subscription_create,
+    webhook_subscription_update,
 )
 from tests.registry.factories import SnapshotFactory, make_version, train_tfidf_artifact
 from tests.webhooks.conftest import SECRET, Receiver
@@ -61,11 +62,10 @@ def test_a_delivery_is_a_signed_json_post_the_receiver_can_verify(
     assert request.path == "/hooks/sentiment?team=ml"
     assert headers["Content-Type"] == "application/json"
     assert headers["X-Webhook-Event"] == "training_run.finished"
-    assert headers["X-Webhook-Id"] == str(delivery.event_id)
-    timestamp = headers["X-Webhook-Timestamp"]
-    assert abs(time.time() - int(timestamp)) < 60
-    expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + request.body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(headers["X-Webhook-Signature"], f"sha256={expected}")
+    assert headers["webhook-id"] == str(delivery.event_id)
+    assert abs(time.time() - int(headers["webhook-timestamp"])) < 60
+    # What a receiver does, with the spec's own package.
+    assert Webhook(SECRET.encode()).verify(request.body, dict(headers)) == request.json()
     body = request.json()
     assert body["event"] == "training_run.finished" and body["id"] == str(delivery.event_id)
     assert body["data"] == {"training_run": {"id": 1, "status": "succeeded"}}
@@ -74,13 +74,59 @@ def test_a_delivery_is_a_signed_json_post_the_receiver_can_verify(
     assert delivery.delivered_at is not None and "attempt 1: delivered (200)" in delivery.attempt_log
 
 
-def test_the_signature_changes_with_the_secret_the_body_and_the_timestamp() -> None:
-    base = sign(secret="s" * 20, timestamp=1_700_000_000, body=b'{"a":1}')
+def test_the_signature_covers_the_id_the_timestamp_and_the_body() -> None:
+    base = sign(secrets=["s" * 20], msg_id="msg-1", timestamp=1_700_000_000, body=b'{"a":1}')
 
-    assert base.startswith("sha256=") and len(base) == len("sha256=") + 64
-    assert base != sign(secret="t" * 20, timestamp=1_700_000_000, body=b'{"a":1}')
-    assert base != sign(secret="s" * 20, timestamp=1_700_000_001, body=b'{"a":1}')
-    assert base != sign(secret="s" * 20, timestamp=1_700_000_000, body=b'{"a":2}')
+    assert base.startswith("v1,")
+    assert base != sign(secrets=["t" * 20], msg_id="msg-1", timestamp=1_700_000_000, body=b'{"a":1}')
+    assert base != sign(secrets=["s" * 20], msg_id="msg-2", timestamp=1_700_000_000, body=b'{"a":1}')
+    assert base != sign(secrets=["s" * 20], msg_id="msg-1", timestamp=1_700_000_001, body=b'{"a":1}')
+    assert base != sign(secrets=["s" * 20], msg_id="msg-1", timestamp=1_700_000_000, body=b'{"a":2}')
+
+
+def test_a_captured_delivery_replayed_under_another_id_fails_verification(
+    receiver: Receiver, subscription: WebhookSubscription, sent_tasks: list[Any]
+) -> None:
+    webhook_delivery_attempt(delivery_id=emit(training_run={"id": 1, "status": "succeeded"}).pk)
+    (request,) = receiver.requests
+    replayed = {**dict(request.headers), "webhook-id": "another-id"}
+
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET.encode()).verify(request.body, replayed)
+
+
+def test_a_generated_secret_is_a_standard_whsec_secret_receivers_use_as_it_is(
+    receiver: Receiver, sent_tasks: list[Any]
+) -> None:
+    made = webhook_subscription_create(name="std", url=receiver.url, events=["training_run.finished"])
+    assert made.secret.startswith("whsec_")
+
+    webhook_delivery_attempt(delivery_id=emit(training_run={"id": 2, "status": "failed"}).pk)
+
+    (request,) = receiver.requests
+    assert Webhook(made.secret).verify(request.body, dict(request.headers))["data"]["training_run"]["id"] == 2
+
+
+def test_after_a_secret_change_both_secrets_verify_until_the_rotation_period_ends(
+    receiver: Receiver, subscription: WebhookSubscription, sent_tasks: list[Any], settings: Any
+) -> None:
+    settings.WEBHOOK_SECRET_ROTATION_HOURS = 24
+    webhook_subscription_update(subscription=subscription, secret="the-new-secret-after-rotation")
+
+    for run_id in (3, 4):
+        (delivery,) = webhook_event_emit(event="training_run.finished", key=f"training_run:{run_id}", data={})
+        webhook_delivery_attempt(delivery_id=delivery.pk)
+        # The rotation period ends between the two deliveries.
+        subscription.previous_secret_expires_at = timezone.now() - timedelta(seconds=1)
+        subscription.save()
+
+    during, after = receiver.requests
+    assert len(during.headers["webhook-signature"].split(" ")) == 2
+    Webhook(SECRET.encode()).verify(during.body, dict(during.headers))
+    Webhook(b"the-new-secret-after-rotation").verify(during.body, dict(during.headers))
+    Webhook(b"the-new-secret-after-rotation").verify(after.body, dict(after.headers))
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET.encode()).verify(after.body, dict(after.headers))
 
 
 # --- Retries ---------------------------------------------------------------------------------------------
@@ -111,7 +157,7 @@ def test_a_failed_attempt_is_retried_later_with_backoff_until_it_is_delivered(
     assert [call["countdown"] for call in sent_tasks] == [30.0, 60.0]
     assert {call["queue"] for call in sent_tasks} == {"default"}
     assert len(receiver.requests) == 3
-    assert len({request.headers["X-Webhook-Id"] for request in receiver.requests}) == 1
+    assert len({request.headers["webhook-id"] for request in receiver.requests}) == 1
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.SUCCEEDED, 3)
     log = delivery.attempt_log.splitlines()
