@@ -8,14 +8,16 @@ by scikit-learn's smoothed idf. Rows are l2-normalised and scikit-learn's liblin
 fits the weights.
 
 Why the featuriser is written here instead of using scikit-learn's `TfidfVectorizer`: bench/baselines.py
-measures both on the same training texts with the same settings, in one run (bench/results/baselines.json),
-and this code wins by more than the 1.5x that would justify keeping it:
+measured both in one run on the default snapshot's 40,000 training reviews, same texts and settings (1-3
+grams, min_df 2, idf), same 1,422,381 features and the same test accuracy (bench/results/baselines.json),
+and this code wins well past the 1.5x that would justify keeping it:
 
-- fitting 1-3 grams: `TfidfVectorizer` loops in Python per token and n-gram; this code turns n-grams into
-  integer keys and counts them with numpy sorts;
-- featurising at prediction time, for the same reason;
-- the model is saved as JSON (the word list) and safetensors (n-gram keys and weights) and loads without
-  pickle or an allow-list of types, which a persisted scikit-learn pipeline (skops) needs.
+- fitting: 4.7x faster (`TfidfVectorizer` loops in Python per token and n-gram; this code turns n-grams into
+  integer keys and counts them with numpy sorts);
+- featurising at prediction time: 6.1x faster, for the same reason;
+- saving: 34 MB of JSON (the word list) and safetensors (n-gram keys and weights), written in 0.2 s and
+  loaded in 0.1 s without pickle, against a 918 MB skops file of the fitted pipeline (its vocabulary dict)
+  that took minutes to write and to load.
 
 scikit-learn fits only the logistic regression. `numpy.unique` is avoided on purpose: on numpy 2.4 its
 hash-based path is about ten times slower than a sort for tens of millions of keys.
