@@ -89,12 +89,24 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def _refusal(address: IPAddress) -> str | None:
     """Why ``address`` is no place for a webhook, or None when it is public (or in an allowed network)."""
     if any(address in network for network in allowed_networks()):
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return _refusal(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address (mapped, 6to4 2002::/16, Teredo 2001::/32, NAT64 64:ff9b::/96)
+        # reach it through a gateway: judge the IPv4 address they carry.
+        if address.ipv4_mapped is not None:
+            return _refusal(address.ipv4_mapped)
+        if address.sixtofour is not None:
+            return _refusal(address.sixtofour)
+        if address.teredo is not None:
+            return _refusal(address.teredo[1])
+        if address in _NAT64:
+            return _refusal(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     kinds = [
         (address.is_unspecified, "an unspecified address"),
         (address.is_loopback, "a loopback address"),

@@ -26,6 +26,11 @@ from apps.webhooks.targets import TargetRefused, check_target
         ("http://0.0.0.0/hook", "unspecified"),
         ("http://224.0.0.1/hook", "multicast"),
         ("http://100.64.0.1/hook", "not a public address"),
+        # 6to4, Teredo and NAT64 forms of 127.0.0.1 and 10.0.0.1.
+        ("http://[2002:7f00:1::]/", "loopback"),
+        ("http://[2002:a00:1::1]/hook", "private"),
+        ("http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hook", "private"),
+        ("http://[64:ff9b::7f00:1]/hook", "loopback"),
     ],
 )
 def test_addresses_of_the_platforms_own_neighbourhood_are_refused(url: str, reason: str) -> None:
