@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -631,6 +631,13 @@ class QueueDetailView(generics.RetrieveUpdateAPIView):
 
     def get_queryset(self) -> QuerySet[LabellingQueue]:
         return queue_list(user=self.request.user).prefetch_related("annotators")
+
+    def get_object(self) -> LabellingQueue:
+        try:
+            return super().get_object()
+        except Http404:
+            # DRF's own 404 here says nothing at all.
+            raise NotFound(f"There is no queue {self.kwargs['pk']} among your queues.") from None
 
 
 def _queue_for(request: Request, pk: int) -> LabellingQueue:

@@ -64,3 +64,10 @@ def test_a_nul_character_anywhere_gets_400_saying_so(world: World, method: str, 
 
     assert response.status_code == 400, response.content
     assert "Null characters are not allowed" in response.json()["error"]["message"]
+
+
+def test_a_queue_that_is_not_yours_is_a_404_that_says_so(world: World) -> None:
+    response = world.client("analyst").get("/api/labelling/queues/999999/")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "There is no queue 999999 among your queues."
