@@ -41,7 +41,7 @@ cat >"$CONTAINERS_STORAGE_CONF" <<EOF
 [storage]
 driver = "overlay"
 graphroot = "$CACHE/storage"
-runroot = "/run/$PROJECT"
+runroot = "/run/$PROJECT-$(printf %s "$CACHE" | md5sum | cut -c1-8)"
 EOF
 # Without systemd podman cannot schedule health checks and says so on every start; they are run below.
 compose() {
@@ -54,7 +54,8 @@ phase "base image from debootstrap"
 if ! podman image exists "$BASE_IMAGE"; then
     if [ ! -d "$CACHE/rootfs" ]; then
         # The mirror this machine's apt uses: no registry is reachable, a Debian mirror is.
-        mirror=$(grep -h -m1 -o -E 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -1 | tr -d ' ')
+        mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null |
+            grep -o -E 'https?://[^ ]+/debian/?( |$)' | head -1 | tr -d ' ' || true)
         rm -rf "$CACHE/rootfs.partial"
         debootstrap --variant=minbase bookworm "$CACHE/rootfs.partial" "${mirror:-http://deb.debian.org/debian}"
         mv "$CACHE/rootfs.partial" "$CACHE/rootfs"
@@ -80,7 +81,8 @@ timing images
 SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')
 POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 WEB_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export SECRET_KEY POSTGRES_PASSWORD WEB_PORT WEBHOOK_ALLOWED_NETWORKS=""
+# The transformer run trains on the CPU here, with the data-loader processes a GPU run starts.
+export SECRET_KEY POSTGRES_PASSWORD WEB_PORT WEBHOOK_ALLOWED_NETWORKS="" TRAIN_DATALOADER_WORKERS=2
 
 teardown() {
     status=$?
