@@ -1,8 +1,8 @@
 """How the API describes itself in OpenAPI 3 (drf-spectacular): token auth, roles, errors, headers, the guide.
 
 Every operation gets, besides what its view declares: the roles that may call it (in its description),
-the error responses it can give in the error envelope (400, 401, 403, 404, 409, 429 and a default for
-the rest), ``ETag`` on successful GETs and ``Retry-After`` on 429.
+the error responses it can give in the error envelope (400, 401, 403, 404, 409, 413 on writes, 429, 503
+and a default for the rest), ``ETag`` on successful GETs and their bodiless 304, and ``Retry-After`` on 429.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
@@ -28,10 +29,13 @@ ERROR_DESCRIPTIONS = {
     "403": "Your roles do not allow this (or, with a session, the CSRF token is missing).",
     "404": "There is no such resource.",
     "409": "The resource's state does not allow this now (a run that has already finished, say).",
-    "413": "The upload is larger than the limit (IMPORT_MAX_UPLOAD_BYTES).",
+    "413": "The body or upload is larger than the limit (DATA_UPLOAD_MAX_MEMORY_SIZE, IMPORT_MAX_UPLOAD_BYTES).",
     "422": "The Idempotency-Key was used for a different request.",
     "429": "Too many requests: wait the seconds `Retry-After` says, then try again.",
-    "503": "No model can answer yet: no version is current, or its files cannot be loaded.",
+    "503": (
+        "Unavailable for now, with `Retry-After`: the database or the task broker cannot be reached, or (predictions) "
+        "no model version is current or its files cannot be loaded."
+    ),
     "default": "Any other error, in the same envelope.",
 }
 ERROR_EXAMPLES = {
@@ -91,6 +95,48 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+class PredictRequestSchema(OpenApiSerializerExtension):
+    """``POST /api/predict`` takes exactly one of ``text`` and ``texts`` (a list of 1 to PREDICTION_MAX_BATCH):
+    said as ``oneOf``, so that ``{}``, ``{"texts": []}`` or both keys break the schema as they break the server."""
+
+    target_class = "apps.predictions.api.PredictRequestSerializer"
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        review = {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": int(settings.PREDICTION_MAX_CHARS),
+            "pattern": r"\S",
+            "description": "A review's text (not only spaces).",
+        }
+        return {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "title": "One review",
+                    "properties": {"text": review},
+                    "required": ["text"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "title": "Several reviews",
+                    "properties": {
+                        "texts": {
+                            "type": "array",
+                            "items": review,
+                            "minItems": 1,
+                            "maxItems": int(settings.PREDICTION_MAX_BATCH),
+                            "description": "Answered in order.",
+                        }
+                    },
+                    "required": ["texts"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+
+
 class ApiAutoSchema(AutoSchema):
     def get_serializer_name(self, serializer: Any, direction: str) -> str:
         """A serializer of another app's model is named after its own app too ("LabellingReview").
@@ -126,6 +172,12 @@ class ApiAutoSchema(AutoSchema):
         for code in self._error_codes():
             if code not in responses:
                 responses[code] = self._get_response_for_code(_error_response(code), code, direction=direction)
+        if self.method == "GET" and "200" in responses:
+            # Every GET answers If-None-Match with a bodiless 304 while nothing changed (ApiConditionalGetMiddleware).
+            responses["304"] = {
+                "description": "Not Modified: the resource still has the ETag sent in `If-None-Match`; no body.",
+                "headers": {"ETag": {"schema": {"type": "string"}, "description": "The resource's ETag."}},
+            }
         return responses
 
     def _get_response_headers_for_code(self, status_code: str, direction: str = "response") -> dict[str, Any]:
@@ -152,7 +204,9 @@ class ApiAutoSchema(AutoSchema):
             codes.append("422")
         if self.method != "GET" and any(issubclass(t, _ScopedThrottle) for t in self._throttle_classes()):
             codes.append("429")
-        codes.append("default")
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes.append("413")
+        codes += ["503", "default"]
         return codes
 
     def get_override_parameters(self) -> list[Any]:
