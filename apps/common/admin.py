@@ -1,4 +1,4 @@
-"""API tokens in the admin (listed and revoked, never shown: ``manage.py create_api_token`` makes them), and users with their roles."""
+"""The admin's API tokens (listed and revoked, never shown: ``manage.py create_api_token``) and users with roles."""
 
 from __future__ import annotations
 

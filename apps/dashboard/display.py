@@ -148,7 +148,8 @@ def _tick_labels(values: Sequence[float]) -> list[str]:
     """The shortest fixed-point labels that tell every tick apart (0.69, 0.695, 0.7 rather than 0.693 thrice)."""
     for decimals in range(0, 11):
         labels = [f"{value:.{decimals}f}" for value in values]
-        if len(set(labels)) == len(labels) and all(float(label) == round(value, 10) for label, value in zip(labels, values)):
+        exact = all(float(label) == round(value, 10) for label, value in zip(labels, values))
+        if exact and len(set(labels)) == len(labels):
             return [label.rstrip("0").rstrip(".") if "." in label else label for label in labels]
     return [f"{value:g}" for value in values]
 

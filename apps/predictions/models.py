@@ -26,7 +26,8 @@ class BatchPredictionJob(Job):
 
     def __str__(self) -> str:
         # Ids only, so a list of jobs in the admin reads no other row per job.
-        return f"Batch prediction {self.pk} of {self.get_pool_display().lower()} by model version {self.model_version_id}"
+        pool = self.get_pool_display().lower()
+        return f"Batch prediction {self.pk} of {pool} by model version {self.model_version_id}"
 
 
 class Prediction(models.Model):

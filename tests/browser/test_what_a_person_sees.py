@@ -52,12 +52,13 @@ def axe_source() -> str:
         if npm is None:
             pytest.fail("the accessibility audit needs npm to install axe-core: apt-get install npm")
         NPM_PREFIX.mkdir(parents=True, exist_ok=True)
+        command = [npm, "install", "--prefix", str(NPM_PREFIX), "--no-save", "--no-audit", "--no-fund"]
         installed = subprocess.run(
-            [npm, "install", "--prefix", str(NPM_PREFIX), "--no-save", "--no-audit", "--no-fund", f"axe-core@{AXE_VERSION}"],
-            capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+            [*command, f"axe-core@{AXE_VERSION}"], capture_output=True, text=True, timeout=600, check=False
+        )
         if installed.returncode != 0 or not script.exists():
-            pytest.fail(f"npm could not install axe-core {AXE_VERSION}:\n{installed.stdout[-2000:]}{installed.stderr[-2000:]}")
+            output = installed.stdout[-2000:] + installed.stderr[-2000:]
+            pytest.fail(f"npm could not install axe-core {AXE_VERSION}:\n{output}")
     return script.read_text(encoding="utf-8")
 
 
@@ -151,7 +152,8 @@ def test_every_page_passes_the_accessibility_audit_and_is_photographed(
 
     for name, url in pages_to_see.items():
         response = page.goto(url)
-        assert response is not None and response.status == 200, f"{name} ({url}) answered {response and response.status}"
+        status = response.status if response is not None else None
+        assert status == 200, f"{name} ({url}) answered {status}"
         if name == "predict":
             page.get_by_label("Review").fill("The acting was wonderful and the ending superb: a brilliant film.")
             page.get_by_role("button", name="Predict").click()

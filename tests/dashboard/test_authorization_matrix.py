@@ -58,6 +58,7 @@ GET      /labelling/queues/{queue}/                      302   403   403   200  
 GET      /labelling/queues/{queue}/edit/                 302   403   403   403   200
 POST     /labelling/queues/{queue}/edit/                 302   403   403   403   302
 POST     /labelling/queues/{queue}/reorder/              302   403   403   403   302
+POST     /labelling/queues/{queue}/predict/              302   403   403   403   302
 GET      /labelling/queues/{queue}/label/                302   403   403   200   200
 HX-GET   /labelling/queues/{queue}/label/                302   403   403   200   200   card
 POST     /labelling/queues/{queue}/label/                302   403   403   302   302
