@@ -76,3 +76,45 @@ def test_no_generated_request_gets_a_server_error_or_an_answer_outside_the_schem
 
     assert operations >= 40
     assert not failures, "\n\n".join(failures)
+
+
+# The stateful phase: chains of calls where each takes ids from the answers before it (links schemathesis
+# infers from the schema: POST /api/snapshots/ -> GET /api/snapshots/{id}/ ...). Bounded and derandomized.
+STATEFUL_SEQUENCES = 12
+STATEFUL_STEPS = 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chains_of_calls_reusing_the_ids_answers_give_stay_inside_the_schema(
+    live_server: Any, world: World, settings: Any
+) -> None:
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    ApiToken.objects.filter(pk=world.tokens["ml_admin"].pk).update(id=987_654_321)
+    auth = {"Authorization": f"Token {world.keys['ml_admin']}"}
+    schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/", headers=auth)
+    machine = schema.as_state_machine()
+    calls: list[str] = []
+
+    class Machine(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": live_server.url, "headers": auth}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            calls.append(f"{case.method} {case.path}")
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS)
+
+    Machine.run(
+        settings=hypothesis_settings(
+            max_examples=STATEFUL_SEQUENCES,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+
+    # The chains went past the first call: some step used what an earlier answer gave.
+    assert len(calls) > STATEFUL_SEQUENCES
