@@ -33,8 +33,13 @@ def clean_text(text: str, lowercase: bool) -> str:
 
     IMDb reviews carry literal `<br />` tags; left in, they become tokens that say nothing about sentiment.
     """
-    cleaned = _WHITESPACE.sub(" ", _BREAK_TAG.sub(" ", text)).strip()
+    cleaned = _WHITESPACE.sub(" ", without_break_tags(text)).strip()
     return cleaned.lower() if lowercase else cleaned
+
+
+def without_break_tags(text: str) -> str:
+    """The review with its `<br />` tags turned into spaces (and nothing else changed)."""
+    return _BREAK_TAG.sub(" ", text)
 
 
 def subset(examples: Sequence[Example], size: int, seed: int) -> list[Example]:
