@@ -270,6 +270,10 @@ PREDICTION_MAX_BATCH = env_int("PREDICTION_MAX_BATCH", 64)
 PREDICTION_CACHE_SIZE = env_int("PREDICTION_CACHE_SIZE", 4096)
 # Every web process loads a newly promoted version within this many seconds, before a request needs it; 0: off.
 PREDICTION_WARM_SECONDS = env_int("PREDICTION_WARM_SECONDS", 5)
+# Most other workers a batch prediction job asks to join it (one message each; idle ones take its chunks).
+BATCH_MAX_HELPERS = env_int("BATCH_MAX_HELPERS", 16)
+# Reviews per batch chunk: the unit a worker claims and commits, and the most a dead worker makes another redo.
+BATCH_CHUNK_SIZE = env_int("BATCH_CHUNK_SIZE", 512)
 # Serve transformer versions with dynamic int8 Linear layers (about 1.35x faster on CPU).
 PREDICTION_QUANTIZE = env_bool("PREDICTION_QUANTIZE", True)
 # The newest TF-IDF version on the same snapshot answers the reviews it is at least this sure of,

@@ -205,13 +205,14 @@ class ProgressWriter:
 
 
 @contextmanager
-def heartbeat(model: type[Job], pk: int) -> Iterator[None]:
+def heartbeat(model: type[Job], pk: int, *, also: Callable[[], Any] | None = None) -> Iterator[None]:
     """Touch ``heartbeat_at`` every RUN_HEARTBEAT_SECONDS from a daemon thread while the block runs.
 
     A thread rather than the progress callback: loading a model or predicting a test split can go for
     minutes without a progress event, and must not look like a dead worker. The thread dies with the
     process, which is exactly what the reaper looks for. A failed beat closes the thread's connection,
-    so the next one reconnects once the database is back.
+    so the next one reconnects once the database is back. ``also`` runs at each beat too (a kind's own
+    liveness marks, such as the batch chunk a process holds).
     """
     interval = float(settings.RUN_HEARTBEAT_SECONDS)
     stop = threading.Event()
@@ -222,6 +223,8 @@ def heartbeat(model: type[Job], pk: int) -> Iterator[None]:
             while not stop.wait(interval):
                 try:
                     model.objects.filter(pk=pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+                    if also is not None:
+                        also()
                     failing = False
                 except Exception as error:  # a database hiccup must not end the heartbeat; the next beat retries
                     connection.close()
@@ -296,6 +299,10 @@ class JobRunner(Generic[JobT]):
 
     def record_success(self, job: JobT) -> None:
         return None
+
+    def is_complete(self) -> bool:
+        """False when others still work on the job after ``run`` returned here (the last of them records it)."""
+        return True
 
     def child_state(self) -> dict[str, Any]:
         """What ``record_success`` needs from the work done in a child process, as JSON-able values."""
@@ -395,6 +402,8 @@ class JobRunner(Generic[JobT]):
                 runner.progress.flush()
                 if runner.progress.should_stop(force=True):
                     raise JobCancelled
+                if not runner.is_complete():
+                    return job
                 return guard.call(runner._succeed)
         except BaseException as error:
             runner._stopped(error)
@@ -416,6 +425,8 @@ class JobRunner(Generic[JobT]):
     def _succeed(self) -> JobT:
         with transaction.atomic():
             job = self.model.objects.select_for_update().get(pk=self.job.pk)
+            if job.status == JobStatus.SUCCEEDED:
+                return job  # type: ignore[return-value]  # another worker sharing the job recorded it first
             if job.status != JobStatus.RUNNING:
                 # Reaped or cancelled while the last steps ran: its outcome is already recorded.
                 logger.warning("%s finished its work but is %s; what it made is discarded.", job, job.status)

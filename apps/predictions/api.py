@@ -246,6 +246,9 @@ class PredictView(ApiView):
 
 
 class StoredPredictionSerializer(serializers.ModelSerializer):
+    text = serializers.CharField(
+        source="shown_text", read_only=True, help_text="The text predicted (a batch prediction's is its review's)."
+    )
     label = LabelField()
     probabilities = serializers.SerializerMethodField()
     user = serializers.SerializerMethodField()
@@ -296,7 +299,7 @@ class PredictionListView(ApiListView):
         query = PredictionFilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         wanted = query.validated_data
-        predictions = _visible_predictions(request).select_related("user")
+        predictions = _visible_predictions(request).select_related("user", "review")
         for name in ("model_version", "review", "batch_job"):
             if name in wanted:
                 predictions = predictions.filter(**{f"{name}_id": wanted[name]})
@@ -327,7 +330,7 @@ class PredictionDetailView(ApiView):
         examples=[OpenApiExample("A prediction", value=STORED_PREDICTION_EXAMPLE, response_only=True)],
     )
     def get(self, request: Request, pk: int) -> Response:
-        prediction = get_or_404(_visible_predictions(request).select_related("user"), pk, "prediction")
+        prediction = get_or_404(_visible_predictions(request).select_related("user", "review"), pk, "prediction")
         return Response(StoredPredictionSerializer(prediction).data)
 
 

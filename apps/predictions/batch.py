@@ -1,33 +1,43 @@
-"""Batch prediction jobs: predict a pool of reviews with one model version on a worker.
+"""Batch prediction jobs: predict a pool of reviews with one model version, on any number of workers.
 
-A job is a state machine (``apps.common.models.Job``). Creating one validates the pool's arguments and
-queues the job when the transaction commits: on ``gpu`` for transformer versions, ``default`` for the
-TF-IDF baseline. The worker claims the row under a lock, fixes the set of review ids at the start (so
-reviews imported or labelled while it runs do not move the goalposts), predicts them in id order in
-chunks, and stores each chunk's ``Prediction`` rows together with the job's progress in one commit.
-Between chunks it honours a cancellation; the predictions of the chunks already done stay, and
-``processed`` says how many reviews they cover.
+A job is a kind of job (``apps.common.jobs``). Creating one validates the pool's arguments and queues
+it: on ``gpu`` for transformer versions, ``default`` for the TF-IDF baseline. The worker that claims it
+cuts the pool into ``BatchChunk`` rows (id ranges, the ids streamed), asks other workers on the queue to
+join, and works chunks itself; every worker claims chunks with ``FOR UPDATE SKIP LOCKED`` and commits a
+chunk's predictions with the chunk marked done, so predictions are exactly the pool, never twice, and a
+worker that dies loses only its chunk (taken again once its heartbeat is stale). Rows in the database
+rather than Celery's group/chord: a chord's header dies with a lost message and its counter with Redis,
+while rows can be re-claimed, counted for progress, cancelled and resumed by a redelivered message.
+Between chunks each worker honours a cancellation; the chunks already done stay, and ``processed``
+says how many reviews they cover.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
+from apps.common import broker
 from apps.common.choices import JobStatus
+from apps.common.jobs import JobCancelled, JobRunner, append_log, heartbeat
 from apps.labelling.choices import QueuePool
 from apps.predictions.choices import PredictionSource
-from apps.predictions.models import BatchPredictionJob, Prediction
+from apps.predictions.models import BatchChunk, BatchPredictionJob, Prediction
 from apps.registry.services import model_version_artifact_dir
 from apps.reviews.choices import Split
 from apps.reviews.models import Review
-from apps.common.jobs import JobCancelled, JobRunner, append_log
 from apps.training.runners import QUEUE_BY_KIND
 
 if TYPE_CHECKING:
@@ -38,10 +48,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Reviews per chunk: progress and cancellation are checked between chunks, and each chunk commits.
-CHUNK_SIZE = 512
-# Reviews per forward pass of a transformer (the TF-IDF model takes a whole chunk at once).
+# Reviews per forward pass of a transformer on a CPU, and on a GPU (the TF-IDF model takes a chunk at once).
 PREDICT_BATCH_SIZE = 32
+GPU_PREDICT_BATCH_SIZE = 256
+# The message that asks another worker to help with a running job's chunks.
+JOIN_TASK = "predictions.join_batch_prediction"
 
 
 class BatchJobError(ValueError):
@@ -141,6 +152,14 @@ def batch_prediction_job_execute(*, job_id: int, worker: str | None = None) -> B
 
 
 class BatchPredictionRunner(JobRunner[BatchPredictionJob]):
+    """A batch job is cut into chunks that any number of workers on its queue take (``BatchChunk``).
+
+    The worker that claims the job plans the chunks (streaming the pool's ids, never listing them),
+    asks for help (a ``join`` message per chunk, up to BATCH_MAX_HELPERS) and works chunks itself; each
+    worker that joins works chunks until none is left. Whoever finds every chunk done records the
+    success; a redelivered message of a running job joins it, so a job resumes after a crash.
+    """
+
     model = BatchPredictionJob
     task_name = "predictions.run_batch_prediction"
     what = "batch prediction job"
@@ -150,12 +169,58 @@ class BatchPredictionRunner(JobRunner[BatchPredictionJob]):
         return queue_for(job.model_version)
 
     def run(self) -> None:
-        self.processed = _predict_pool(self)
-        self.db.call(lambda: _reorder_labelling_queues(self.job))
+        # A job run in this process (manage.py predict_batch --now) is not one for the workers to share.
+        if self.db.call(lambda: plan_chunks(self.job)) and self.job.celery_task_id:
+            self._ask_for_help()
+        work_chunks(self)
+
+    def is_complete(self) -> bool:
+        return not self.db.call(lambda: self.job.chunks.exclude(status=BatchChunk.Status.DONE).exists())
 
     def record_success(self, job: BatchPredictionJob) -> None:
-        job.processed = self.processed
-        job.append_log(f"Succeeded: {job.predictions.count()} predictions stored.\n")
+        counts = job.chunks.aggregate(chunks=Count("id"), attempts=Sum("attempts"), workers=Count("worker", distinct=True))
+        redone = (counts["attempts"] or 0) - (counts["chunks"] or 0)
+        job.append_log(
+            f"Succeeded: {job.predictions.count()} predictions stored. {counts['chunks']} chunk(s) done by "
+            f"{counts['workers']} worker process(es); {redone} redone after a worker stopped.\n"
+        )
+
+    @property
+    def identity(self) -> str:
+        """Who holds a chunk: the worker and its process (a prefork worker's pool processes share a name)."""
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    def beat_chunk(self) -> None:
+        """Part of the heartbeat: the chunk this process holds stays its own while it works."""
+        BatchChunk.objects.filter(job_id=self.job.pk, status=BatchChunk.Status.RUNNING, worker=self.identity).update(
+            heartbeat_at=timezone.now()
+        )
+
+    def _ask_for_help(self) -> None:
+        helpers = min(self.job.chunks.count() - 1, int(settings.BATCH_MAX_HELPERS))
+        for _ in range(helpers):
+            try:
+                broker.send(JOIN_TASK, job_id=self.job.pk, queue=self.queue_for(self.job), task_id=str(uuid.uuid4()))
+            except broker.transient_broker_errors() as error:
+                logger.warning("Could not ask for help with batch job %s (%s); going on alone.", self.job.pk, error)
+                return
+
+
+def batch_prediction_job_join(*, job_id: int) -> None:
+    """Work the chunks of running batch job ``job_id`` beside other workers (a ``join`` message, or a redelivery)."""
+    job = BatchPredictionJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).select_related("model_version").first()
+    if job is None:
+        return
+    runner = BatchPredictionRunner(job)
+    try:
+        with heartbeat(BatchPredictionJob, job_id, also=runner.beat_chunk):
+            work_chunks(runner)
+            if runner.is_complete():
+                runner.db.call(runner._succeed)
+    except BaseException as error:
+        runner._stopped(error)
+        if not isinstance(error, Exception):
+            raise
 
 
 def pool_reviews(job: BatchPredictionJob) -> QuerySet[Review]:
@@ -176,69 +241,142 @@ def queue_for(model_version: ModelVersion) -> str:
     return QUEUE_BY_KIND.get(model_version.kind, "default")
 
 
-def _predict_pool(runner: BatchPredictionRunner) -> int:
-    """Predict every review of the job's pool, chunk by chunk; returns how many reviews were handled.
+def plan_chunks(job: BatchPredictionJob) -> bool:
+    """Cut the job's pool into chunks of BATCH_CHUNK_SIZE reviews in id order, streaming the ids; False if already cut."""
+    with transaction.atomic():
+        if job.chunks.exists():
+            return False
+        ids = pool_reviews(job).order_by("id").values_list("id", flat=True).iterator(chunk_size=20_000)
+        pending: list[BatchChunk] = []
+        total = 0
+        size = int(settings.BATCH_CHUNK_SIZE)
+        for index, group in enumerate(_groups(ids, size)):
+            pending.append(
+                BatchChunk(job=job, index=index, first_review_id=group[0], last_review_id=group[-1], size=len(group))
+            )
+            total += len(group)
+            if len(pending) >= 1_000:
+                BatchChunk.objects.bulk_create(pending)
+                pending = []
+        BatchChunk.objects.bulk_create(pending)
+        BatchPredictionJob.objects.filter(pk=job.pk).update(total=total, processed=0)
+    job.total = total
+    append_log(
+        BatchPredictionJob,
+        job.pk,
+        f"Predicting {total} reviews of pool {_describe_pool(job)} with model version {job.model_version_id}, "
+        f"in {-(-total // size)} chunks of up to {size}.\n",
+    )
+    return True
 
-    Each chunk's reads and its commit go through the runner's database guard: a chunk whose commit was
-    lost to a database outage is predicted and stored again once the database is back.
+
+def work_chunks(runner: BatchPredictionRunner) -> None:
+    """Claim, predict and store chunks until none is left to claim (or the job is cancelled).
+
+    The model is loaded once, as the web predictor serves it (int8 on a CPU, the TF-IDF screen, the
+    cache), so a review gets the same answer from a batch job as from the form. A review that left the
+    pool since the chunks were cut (deleted, say) is skipped.
     """
-    from workers.ml.predictor import load_model
-
     job, db = runner.job, runner.db
-    version = job.model_version
-    review_ids = db.call(lambda: list(pool_reviews(job).order_by("id").values_list("id", flat=True)))
-    db.call(lambda: BatchPredictionJob.objects.filter(pk=job.pk).update(total=len(review_ids), processed=0))
-    runner.progress.log_line(f"Loading model version {version.pk} ({version.kind}).")
-    # Int8 on a CPU as the web predictor serves it (PREDICTION_QUANTIZE), so a review gets the same answer
-    # from a batch job as from the form.
-    artifact_dir = db.call(lambda: model_version_artifact_dir(version=version))
-    model = load_model(artifact_dir, quantize=settings.PREDICTION_QUANTIZE)
-    runner.progress.log_line(
-        f"Predicting {len(review_ids)} reviews of pool {_describe_pool(job)} with model version {version.pk}."
-    )
-    runner.progress.flush()
-    started = time.perf_counter()
-    processed = missing = 0
-    for start in range(0, len(review_ids), CHUNK_SIZE):
+    model = None
+    started, predicted = time.perf_counter(), 0
+    while True:
         runner.progress.check_cancelled(force=True)
-        chunk_ids = review_ids[start : start + CHUNK_SIZE]
-        texts = db.call(lambda: dict(Review.objects.filter(id__in=chunk_ids).values_list("id", "text")))
-        # A review deleted since the job started is skipped, not predicted from nothing.
-        present = [review_id for review_id in chunk_ids if review_id in texts]
-        missing += len(chunk_ids) - len(present)
-        results = model.predict([texts[review_id] for review_id in present], batch_size=PREDICT_BATCH_SIZE)
-        processed += len(chunk_ids)
-        done = processed
-        db.call(lambda: _store_chunk(job, present, texts, results, processed=done))
-    seconds = time.perf_counter() - started
-    skipped = f" {missing} reviews were deleted while it ran and were skipped." if missing else ""
-    runner.progress.log_line(
-        f"Predicted {processed - missing} reviews in {seconds:.1f} s "
-        f"({(processed - missing) / max(seconds, 1e-9):.1f} reviews/s).{skipped}"
-    )
-    runner.progress.flush()
-    return processed
+        chunk = db.call(lambda: _claim_chunk(job, runner.identity))
+        if chunk is None:
+            break
+        if model is None:
+            model = db.call(lambda: serving_model(job.model_version))
+        rows = db.call(lambda: _chunk_reviews(job, chunk))
+        results = model.predict([text for _, text in rows], batch_size=predict_batch_size(model))
+        try:
+            db.call(lambda: _store_chunk(job, chunk, rows, results, worker=runner.identity))
+        except _ChunkTaken:
+            logger.warning("Chunk %s of batch job %s was taken over by another worker; dropped here.", chunk.index, job.pk)
+            continue
+        predicted += len(rows)
+    if predicted:
+        seconds = time.perf_counter() - started
+        append_log(
+            BatchPredictionJob,
+            job.pk,
+            f"{runner.identity} predicted {predicted} reviews in {seconds:.1f} s "
+            f"({predicted / max(seconds, 1e-9):.1f} reviews/s).\n",
+        )
+    if runner.is_complete():
+        db.call(lambda: _reorder_labelling_queues(job))
+
+
+def serving_model(version: ModelVersion) -> Any:
+    """The version loaded as the web predictor serves it: int8 on a CPU, its TF-IDF screen, the cache."""
+    from workers.ml.predictor import ScreenedModel, load_model
+
+    from apps.predictions.predictor import screen_confidence, screen_version_of
+
+    def load(of: ModelVersion) -> Any:
+        return load_model(
+            model_version_artifact_dir(version=of),
+            quantize=settings.PREDICTION_QUANTIZE,
+            cache_size=settings.PREDICTION_CACHE_SIZE,
+        )
+
+    model = load(version)
+    screen = screen_version_of(version)
+    return ScreenedModel(model, load(screen), screen_confidence()) if screen is not None else model
+
+
+def predict_batch_size(model: Any) -> int:
+    """Reviews per forward pass: GPU-sized on a GPU, small on a CPU (where a larger one gains nothing)."""
+    device = getattr(getattr(model, "model", model), "device", None)
+    return GPU_PREDICT_BATCH_SIZE if getattr(device, "type", "cpu") == "cuda" else PREDICT_BATCH_SIZE
+
+
+class _ChunkTaken(Exception):
+    """Another worker took this chunk over (this one looked dead to it); its answers must not be stored."""
+
+
+def _claim_chunk(job: BatchPredictionJob, identity: str) -> BatchChunk | None:
+    stale_before = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS)
+    claimable = Q(status=BatchChunk.Status.PENDING) | Q(status=BatchChunk.Status.RUNNING, heartbeat_at__lt=stale_before)
+    with transaction.atomic():
+        chunk = job.chunks.select_for_update(skip_locked=True).filter(claimable).order_by("index").first()
+        if chunk is None:
+            return None
+        chunk.status, chunk.worker, chunk.heartbeat_at = BatchChunk.Status.RUNNING, identity, timezone.now()
+        chunk.attempts += 1
+        chunk.save(update_fields=["status", "worker", "heartbeat_at", "attempts"])
+    return chunk
+
+
+def _groups(ids: Iterable[int], size: int) -> Iterator[list[int]]:
+    stream = iter(ids)
+    while group := list(islice(stream, size)):
+        yield group
+
+
+def _chunk_reviews(job: BatchPredictionJob, chunk: BatchChunk) -> list[tuple[int, str]]:
+    reviews = pool_reviews(job).filter(id__gte=chunk.first_review_id, id__lte=chunk.last_review_id)
+    return list(reviews.order_by("id").values_list("id", "text"))
 
 
 def _store_chunk(
-    job: BatchPredictionJob,
-    review_ids: list[int],
-    texts: dict[int, str],
-    results: list[dict[str, Any]],
-    *,
-    processed: int,
+    job: BatchPredictionJob, chunk: BatchChunk, rows: list[tuple[int, str]], results: list[dict[str, Any]], *, worker: str
 ) -> None:
-    """The chunk's predictions and the job's progress in one commit, only while the job is still running."""
+    """The chunk's predictions, the chunk marked done and the job's progress in one commit, while both are ours."""
     now = timezone.now()
     with transaction.atomic():
+        mine = BatchChunk.objects.filter(pk=chunk.pk, status=BatchChunk.Status.RUNNING, worker=worker).update(
+            status=BatchChunk.Status.DONE, heartbeat_at=now
+        )
+        if not mine:
+            raise _ChunkTaken
         still_running = BatchPredictionJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-            processed=processed, heartbeat_at=now, updated_at=now
+            processed=F("processed") + chunk.size, heartbeat_at=now, updated_at=now
         )
         if not still_running:
             raise JobCancelled
         Prediction.objects.bulk_create(
             Prediction(
-                text=texts[review_id],
                 review_id=review_id,
                 model_version_id=job.model_version_id,
                 label=result["label"],
@@ -249,7 +387,7 @@ def _store_chunk(
                 user_id=job.created_by_id,
                 batch_job_id=job.pk,
             )
-            for review_id, result in zip(review_ids, results, strict=True)
+            for (review_id, _), result in zip(rows, results, strict=True)
         )
 
 

@@ -30,8 +30,39 @@ class BatchPredictionJob(Job):
         return f"Batch prediction {self.pk} of {pool} by model version {self.model_version_id}"
 
 
+class BatchChunk(models.Model):
+    """A slice of a batch job's pool (its reviews with ids ``first_review_id``..``last_review_id``).
+
+    Any worker on the job's queue claims the next pending chunk (``FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL), predicts it and stores its predictions in the same commit that marks it done, so a
+    worker that dies loses only the chunk it held, which another worker takes again once its
+    heartbeat is stale; ``attempts`` above 1 counts the redone ones.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    job = models.ForeignKey(BatchPredictionJob, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    first_review_id = models.BigIntegerField()
+    last_review_id = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    worker = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="batch_chunk_unique_index")]
+        indexes = [models.Index(fields=["job", "status", "index"], name="batch_chunk_claim_idx")]
+
+
 class Prediction(models.Model):
-    text = models.TextField()
+    # Only for texts that are not stored reviews (the form's, the API's): a prediction of a review refers
+    # to it instead of copying its text, which would double the size of a million-review batch job.
+    text = models.TextField(blank=True)
     review = models.ForeignKey("reviews.Review", null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions")
     model_version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="predictions")
     label = models.SmallIntegerField(choices=Label.choices)
@@ -45,6 +76,13 @@ class Prediction(models.Model):
     )
     latency_ms = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    @property
+    def shown_text(self) -> str:
+        """The text that was predicted: its own, or its review's (select_related("review") saves a query)."""
+        if self.text or self.review_id is None:
+            return self.text
+        return self.review.text
 
     class Meta:
         ordering = ["-created_at"]

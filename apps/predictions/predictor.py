@@ -183,7 +183,7 @@ class CurrentModelPredictor:
             # Deleted between the check and the load (a promotion moved on); the caller's next request sees the new one.
             raise NoCurrentModel() from None
         model = _load_version(version)
-        screen_version = _screen_version(version)
+        screen_version = screen_version_of(version)
         screened = None
         if screen_version is not None:
             try:
@@ -210,7 +210,7 @@ def _load_version(version: ModelVersion) -> LoadedModel:
         ) from error
 
 
-def _screen_version(version: ModelVersion) -> ModelVersion | None:
+def screen_version_of(version: ModelVersion) -> ModelVersion | None:
     """The newest TF-IDF version trained on the same snapshot as a transformer version, when screening is on."""
     if not screen_confidence() or version.kind != ModelKind.TRANSFORMER or version.snapshot_id is None:
         return None

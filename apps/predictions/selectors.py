@@ -8,7 +8,9 @@ from apps.reviews.models import DatasetSnapshot, ImportJob
 
 def recent_predictions(*, limit: int = 10) -> list[Prediction]:
     """The latest predictions from any source, with the version that answered and who asked."""
-    return list(Prediction.objects.select_related("model_version", "user").order_by("-created_at", "-pk")[:limit])
+    return list(
+        Prediction.objects.select_related("model_version", "user", "review").order_by("-created_at", "-pk")[:limit]
+    )
 
 
 def predictions_of_review(*, review_id: int, limit: int = 100) -> list[Prediction]:

@@ -19,7 +19,6 @@ from apps.common.choices import TERMINAL_STATUSES, JobStatus
 from apps.common.jobs import reap_stale
 from apps.common.models import IllegalTransition
 from apps.common.roles import ANALYST, role_group
-from apps.predictions import batch
 from apps.predictions.batch import (
     BatchJobError,
     batch_prediction_job_cancel,
@@ -101,8 +100,8 @@ def test_a_batch_job_on_the_worker_predicts_every_unlabelled_review_and_stores_t
     predictions = list(job.predictions.select_related("review").order_by("review_id"))
     assert [p.review_id for p in predictions] == [review.pk for review in unlabelled]
     assert {(p.source, p.model_version_id, p.batch_job_id) for p in predictions} == {("batch", tfidf_version.pk, job.pk)}
-    assert all(p.text == p.review.text for p in predictions)
-    expected = load_model(artifact_root / tfidf_version.artifact_path).predict([p.text for p in predictions])
+    assert all(p.text == "" and p.shown_text == p.review.text for p in predictions), "they refer to the reviews"
+    expected = load_model(artifact_root / tfidf_version.artifact_path).predict([p.review.text for p in predictions])
     assert [p.label for p in predictions] == [row["label"] for row in expected]
     assert [p.confidence for p in predictions] == pytest.approx([row["confidence"] for row in expected])
     assert all(p.prob_negative + p.prob_positive == pytest.approx(1.0) for p in predictions)
@@ -214,10 +213,10 @@ def test_a_batch_job_of_the_current_model_reorders_the_model_assisted_labelling_
 
 @pytest.mark.django_db(transaction=True)
 def test_a_running_job_stops_between_chunks_when_cancelled_and_keeps_what_it_predicted(
-    tfidf_version: ModelVersion, monkeypatch: pytest.MonkeyPatch
+    tfidf_version: ModelVersion, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
     make_reviews(20, labelled=False)
-    monkeypatch.setattr(batch, "CHUNK_SIZE", 5)
+    settings.BATCH_CHUNK_SIZE = 5
     job = batch_prediction_job_create(model_version=tfidf_version, pool="unlabelled", enqueue=False)
     real_load = load_model
 
