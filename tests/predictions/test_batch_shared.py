@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db.models import Count, Sum
+from django.utils import timezone
 
 from apps.common.choices import TERMINAL_STATUSES, JobStatus
 from apps.predictions.batch import batch_prediction_job_create
@@ -62,7 +63,8 @@ def test_two_workers_share_a_job_and_one_killed_midway_loses_only_its_chunk(
 ) -> None:
     make_reviews(REVIEWS, labelled=False)
     job = batch_prediction_job_create(model_version=transformer_version, pool="unlabelled", enqueue=False)
-    BatchPredictionJob.objects.filter(pk=job.pk).update(celery_task_id=str(uuid.uuid4()))
+    # Sent by hand to these workers' own broker, and marked sent, so no other worker's sweeper sends it too.
+    BatchPredictionJob.objects.filter(pk=job.pk).update(celery_task_id=str(uuid.uuid4()), dispatched_at=timezone.now())
     job.refresh_from_db()
     with app.connection_for_write(own_broker()) as connection:
         run_batch_prediction.apply_async(args=[job.pk], queue="gpu", task_id=job.celery_task_id, connection=connection)
