@@ -199,6 +199,12 @@ def journey(args: argparse.Namespace) -> dict[str, Any]:
     }
     if transformer["status"] != "succeeded" or not str(transformer["worker"]).startswith("gpu@"):
         failures.append(f"the transformer run ended {transformer['status']} on {transformer['worker']}: {transformer['error']}")
+    # Production's launch path: a process of its own started by the prefork worker, with loader processes.
+    log = str(transformer.get("log_tail", ""))
+    figures["transformer"]["own_process"] = "Started process" in log
+    figures["transformer"]["loader_processes"] = "data-loader processes" in log
+    if transformer["status"] == "succeeded" and not (figures["transformer"]["own_process"] and figures["transformer"]["loader_processes"]):
+        failures.append(f"the transformer run did not train in its own process with data-loader processes:\n{log[-800:]}")
 
     step("promote TF-IDF and predict through every web process")
     figures["predict_tfidf"] = predictions_after_promotion(

@@ -67,6 +67,7 @@ def test_a_prefork_worker_trains_with_data_loader_processes_in_a_process_of_its_
     assert run.status == JobStatus.SUCCEEDED, f"{run.error}\n{run.log_tail}\n{prefork_worker.log()}"
     assert "daemonic processes are not allowed to have children" not in run.log_tail
     assert re.search(r"Started process \d+", run.log_tail)
+    assert "2 data-loader processes" in run.log_tail
     assert ModelVersion.objects.filter(training_run=run).exists()
     assert run.epoch_metrics.count() == 1
 

@@ -380,7 +380,8 @@ def fit_transformer(
             if arguments.world_size > 1
             else ""
         )
-        reporter.log(f"Training on {device_name}: {len(train_ids)} reviews, {total_steps} steps{spread}.")
+        loaders = f", {loader_workers} data-loader processes" if loader_workers else ""
+        reporter.log(f"Training on {device_name}: {len(train_ids)} reviews, {total_steps} steps{spread}{loaders}.")
         trainer.train()
     finally:
         shutil.rmtree(checkpoints, ignore_errors=True)
