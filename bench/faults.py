@@ -8,7 +8,7 @@ per scenario goes to stdout. Needs root (``pg_createcluster``), PostgreSQL 15 an
 
     .venv/bin/python bench/faults.py [--only NAME ...]
 
-NAME is a scenario function of tests/faults/scenarios.py, e.g. ``broker_down_at_submit``.
+NAME is a scenario function of tests/faults/scenarios.py or traffic.py, e.g. ``broker_down_at_submit``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results" / "faults.json"
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.faults import scenarios  # noqa: E402
+from tests.faults import scenarios, traffic  # noqa: E402
+from tests.faults.outcome import OUTAGE_SECONDS  # noqa: E402
 from tests.faults.client import Platform, build_tiny_bert  # noqa: E402
 from tests.faults.harness import JOB_TIMINGS, Stack, missing_tools  # noqa: E402
 
@@ -59,7 +60,7 @@ def main() -> None:
             platform.sign_in()
             platform.seed(tiny_bert_dir=build_tiny_bert(Path(folder) / "tiny-bert"))
             for name in args.only or SCENARIOS:
-                result = getattr(scenarios, name)(platform)
+                result = getattr(traffic if name == "database_down_during_traffic" else scenarios, name)(platform)
                 for outcome in result if isinstance(result, list) else [result]:
                     print(outcome.line() if outcome.held else outcome.report(), flush=True)
                     rows.append({"function": name, **outcome.as_dict()})
@@ -82,7 +83,7 @@ def main() -> None:
                 "python": host.python_version(),
                 "stack": "PostgreSQL 15 cluster and redis-server of their own, gunicorn --workers 2, 3 Celery solo workers",
                 "job_timings": JOB_TIMINGS,
-                "outage_seconds": scenarios.OUTAGE_SECONDS,
+                "outage_seconds": OUTAGE_SECONDS,
                 "seconds": round(time.monotonic() - started, 1),
                 "summary": summary,
                 "jobs_left_unfinished": leftovers,

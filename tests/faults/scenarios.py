@@ -1,28 +1,22 @@
-"""The fault scenarios: each breaks one part of a running ``Stack`` and says what a user of the platform saw.
+"""The job scenarios: each breaks one part of a running ``Stack`` while jobs run or wait, and says what it saw.
 
-Every scenario returns ``Outcome`` rows: ``problems`` lists, in words, each way the platform fell short
-of what issue 12 asks (empty means the scenario held), beside the figures ``bench/faults.py`` tabulates.
-A scenario leaves the stack healthy (``Stack.heal``) whatever happened, so the next one starts clean.
-The tests assert on the same outcomes, so the bench and the tests cannot disagree.
+A scenario returns ``Outcome`` rows (``tests/faults/outcome.py``) and leaves the stack healthy
+(``Stack.heal``) whatever happened, so the next one starts clean. ``tests/faults/traffic.py`` holds the
+one about web traffic.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
-
-import requests
 
 from tests.faults.client import TERMINAL, Answer, Platform, idempotency_key, progress_of, reviews_jsonl
 from tests.faults.harness import JOB_TIMINGS, REPO_ROOT, HarnessError, wait_for
+from tests.faults.outcome import OUTAGE_SECONDS, Outcome, api_unavailable_problems, count_answers, healing, job_problem
 
-OUTAGE_SECONDS = 20.0
 STALE_AFTER = float(JOB_TIMINGS["RUN_STALE_AFTER_SECONDS"])
 SWEEP_EVERY = float(JOB_TIMINGS["JOB_SWEEP_SECONDS"])
 # The reaper may find a stale job up to one sweep late, and the worker's clock ticks on a loaded machine.
@@ -34,66 +28,12 @@ OUTAGE_RUN_EPOCHS = 4
 BIG_IMPORT_ROWS = 80_000
 
 
-@dataclass
-class Outcome:
-    """What one scenario showed: ``problems`` (empty when it held) and its figures."""
-
-    scenario: str
-    problems: list[str] = field(default_factory=list)
-    seconds_to_detect: float | None = None
-    seconds_to_recover: float | None = None
-    requests_answered: int = 0
-    requests_unanswered: int = 0
-    server_errors: int = 0
-    unavailable: int = 0
-    facts: list[str] = field(default_factory=list)
-
-    @property
-    def held(self) -> bool:
-        return not self.problems
-
-    def line(self) -> str:
-        figures = []
-        if self.seconds_to_detect is not None:
-            figures.append(f"detected in {self.seconds_to_detect:.1f} s")
-        if self.seconds_to_recover is not None:
-            figures.append(f"recovered in {self.seconds_to_recover:.1f} s")
-        if self.requests_answered or self.requests_unanswered:
-            figures.append(
-                f"{self.requests_answered} requests answered ({self.server_errors} 5xx, {self.unavailable} 503), "
-                f"{self.requests_unanswered} unanswered"
-            )
-        verdict = "held" if self.held else "FAILED: " + "; ".join(self.problems)
-        return f"{self.scenario}: {verdict}" + (f" [{', '.join(figures)}]" if figures else "")
-
-    def report(self) -> str:
-        """The line, and the facts observed on the way: the message of a failing test."""
-        return "\n".join([self.line(), *(f"  - {fact}" for fact in self.facts)])
-
-    def as_dict(self) -> dict[str, Any]:
-        row = {key: round(value, 1) if isinstance(value, float) else value for key, value in asdict(self).items()}
-        return {**row, "held": self.held}
-
-
-def _healing(platform: Platform, scenario: Callable[[], Any]) -> Any:
-    try:
-        return scenario()
-    finally:
-        platform.stack.heal()
-
-
-def _job_problem(kind: str, job: dict[str, Any]) -> str | None:
-    if job["status"] != "succeeded":
-        return f"the {kind} job {job['id']} ended {job['status']}: {job.get('error') or 'no error given'}"
-    return None
-
-
 # --- PostgreSQL stopped while jobs run ------------------------------------------------------------------
 
 
 def database_outage_during_jobs(platform: Platform, *, outage: float = OUTAGE_SECONDS) -> list[Outcome]:
     """A training run, a batch prediction job and an import are running when PostgreSQL stops for ``outage`` s."""
-    return _healing(platform, lambda: _database_outage_during_jobs(platform, outage))
+    return healing(platform, lambda: _database_outage_during_jobs(platform, outage))
 
 
 def _database_outage_during_jobs(platform: Platform, outage: float) -> list[Outcome]:
@@ -140,7 +80,7 @@ def _database_outage_during_jobs(platform: Platform, outage: float) -> list[Outc
             outcome.problems.append(f"the {kind} job {ids[kind]} had not finished 300 s after PostgreSQL came back: {job}")
             continue
         outcome.facts.append(f"it ended {job['status']}; error: {job.get('error') or 'none'}")
-        problem = _job_problem(kind, job)
+        problem = job_problem(kind, job)
         if problem:
             outcome.problems.append(problem)
             continue
@@ -187,7 +127,7 @@ JOB_TABLES = {"training": "training_trainingrun", "batch": "predictions_batchpre
 
 def broker_down_at_submit(platform: Platform) -> Outcome:
     """Redis is stopped while a training run, a batch job and an import are submitted, then comes back."""
-    return _healing(platform, lambda: _broker_down_at_submit(platform))
+    return healing(platform, lambda: _broker_down_at_submit(platform))
 
 
 def _broker_down_at_submit(platform: Platform) -> Outcome:
@@ -204,11 +144,11 @@ def _broker_down_at_submit(platform: Platform) -> Outcome:
 
     stack.redis.stop()
     refused: dict[str, Answer] = {kind: send() for kind, send in submit.items()}
-    _count_answers(outcome, refused.values())
+    count_answers(outcome, refused.values())
     outcome.seconds_to_detect = max(answer.elapsed for answer in refused.values())
     for kind, answer in refused.items():
         outcome.facts.append(f"{answer.endpoint} answered {answer.status} Retry-After={answer.retry_after}: {answer.body[:300]}")
-        outcome.problems.extend(_api_unavailable_problems(answer, code="broker_unavailable"))
+        outcome.problems.extend(api_unavailable_problems(answer, code="broker_unavailable"))
     stranded = {kind: _row_count(platform, kind) - rows_before[kind] for kind in JOB_TABLES}
     for kind, extra in stranded.items():
         if extra:
@@ -218,7 +158,7 @@ def _broker_down_at_submit(platform: Platform) -> Outcome:
     back = time.monotonic()
     for kind, send in submit.items():
         answer = send()
-        _count_answers(outcome, [answer])
+        count_answers(outcome, [answer])
         if answer.status != 202:
             outcome.problems.append(f"the retry of the {kind} submission with its Idempotency-Key answered {answer.status}: {answer.body[:300]}")
             continue
@@ -226,7 +166,7 @@ def _broker_down_at_submit(platform: Platform) -> Outcome:
             outcome.problems.append(f"the retry of the {kind} submission was answered as a replay of a request that was refused")
         job = platform.wait_job(kind, answer.json()["id"], timeout=120)
         outcome.facts.append(f"the retried {kind} job {job['id']} ended {job['status']}")
-        problem = _job_problem(kind, job)
+        problem = job_problem(kind, job)
         if problem:
             outcome.problems.append(problem)
     outcome.seconds_to_recover = time.monotonic() - back
@@ -236,40 +176,12 @@ def _broker_down_at_submit(platform: Platform) -> Outcome:
 def _row_count(platform: Platform, kind: str) -> int:
     return int(platform.stack.sql(f"SELECT count(*) FROM {JOB_TABLES[kind]}")[0][0])
 
-
-def _count_answers(outcome: Outcome, answers: Any) -> None:
-    for answer in answers:
-        if not answer.answered:
-            outcome.requests_unanswered += 1
-            continue
-        outcome.requests_answered += 1
-        if answer.status >= 500:
-            outcome.server_errors += 1
-        if answer.status == 503:
-            outcome.unavailable += 1
-
-
-def _api_unavailable_problems(answer: Answer, *, code: str) -> list[str]:
-    if answer.status != 503:
-        return [f"{answer.endpoint} answered {answer.status or answer.error}, not 503: {answer.body[:200]}"]
-    problems = []
-    if not (answer.retry_after or "").isdigit():
-        problems.append(f"{answer.endpoint} answered 503 without a Retry-After in seconds ({answer.retry_after!r})")
-    try:
-        error = answer.json()["error"]
-    except (ValueError, KeyError, TypeError):
-        return [*problems, f"{answer.endpoint} answered 503 outside the error envelope: {answer.body[:200]}"]
-    if error.get("code") != code or not error.get("message"):
-        problems.append(f"{answer.endpoint} answered 503 with code {error.get('code')!r}, not {code!r}")
-    return problems
-
-
 # --- Redis restarted empty while jobs wait ---------------------------------------------------------------
 
 
 def broker_restarted_empty(platform: Platform) -> Outcome:
     """Jobs are queued while no worker runs; Redis restarts without their messages; the workers come back."""
-    return _healing(platform, lambda: _broker_restarted_empty(platform))
+    return healing(platform, lambda: _broker_restarted_empty(platform))
 
 
 def _broker_restarted_empty(platform: Platform) -> Outcome:
@@ -314,7 +226,7 @@ def _broker_restarted_empty(platform: Platform) -> Outcome:
             outcome.problems.append(f"the {kind} job {job_id} is still {platform.job(kind, job_id)} 180 s after Redis restarted")
             continue
         outcome.facts.append(f"the {kind} job {job_id} was claimed {claimed.get(kind, 0):.1f} s after the restart and ended {job['status']}")
-        problem = _job_problem(kind, job)
+        problem = job_problem(kind, job)
         outcome.problems.extend([problem] if problem else _complete(platform, kind, job, expected_rows=rows))
     return outcome
 
@@ -324,7 +236,7 @@ def _broker_restarted_empty(platform: Platform) -> Outcome:
 
 def worker_killed_mid_import(platform: Platform) -> Outcome:
     """The worker running an import is SIGKILLed: another worker's reaper fails the import and removes its rows."""
-    return _healing(platform, lambda: _worker_killed_mid_import(platform))
+    return healing(platform, lambda: _worker_killed_mid_import(platform))
 
 
 def _worker_killed_mid_import(platform: Platform) -> Outcome:
@@ -377,7 +289,7 @@ def _staged_rows(platform: Platform, job_id: int) -> int:
 
 def import_cancelled(platform: Platform) -> Outcome:
     """Two running imports are cancelled, one through the API and one with ``manage.py cancel_import``."""
-    return _healing(platform, lambda: _import_cancelled(platform))
+    return healing(platform, lambda: _import_cancelled(platform))
 
 
 def _import_cancelled(platform: Platform) -> Outcome:
@@ -388,7 +300,7 @@ def _import_cancelled(platform: Platform) -> Outcome:
     platform.wait_running("import", by_command)
     asked = time.monotonic()
     answer = platform.call("POST", f"/api/imports/{by_api}/cancel/")
-    _count_answers(outcome, [answer])
+    count_answers(outcome, [answer])
     outcome.facts.append(f"POST /api/imports/{by_api}/cancel/ answered {answer.status}: {answer.body[:200]}")
     if answer.status not in (200, 202):
         outcome.problems.append(f"POST /api/imports/{by_api}/cancel/ answered {answer.status}: {answer.body[:200]}")
@@ -417,7 +329,7 @@ def _import_cancelled(platform: Platform) -> Outcome:
 
 def duplicate_delivery(platform: Platform) -> Outcome:
     """The message of a running training run is delivered again, to another worker, and once more after it ends."""
-    return _healing(platform, lambda: _duplicate_delivery(platform))
+    return healing(platform, lambda: _duplicate_delivery(platform))
 
 
 def _duplicate_delivery(platform: Platform) -> Outcome:
@@ -451,131 +363,8 @@ def _duplicate_delivery(platform: Platform) -> Outcome:
     time.sleep(SWEEP_EVERY)  # a worker that took the last duplicate has had time to act on it, if it were to
     job = platform.job("training", run_id) or job
     outcome.facts.append(f"training run {run_id} ended {job['status']}; its message {task_id} was received {received()} times")
-    problem = _job_problem("training", job)
+    problem = job_problem("training", job)
     outcome.problems.extend([problem] if problem else _complete(platform, "training", job, expected_rows=0))
     claims = sum(worker.log().count(f"TrainingRun {run_id} is not queued") for worker in stack.workers)
     outcome.facts.append(f"{claims} deliveries were turned away as 'not queued'")
     return outcome
-
-
-# --- PostgreSQL stopped under web traffic ---------------------------------------------------------------
-
-
-@dataclass
-class Endpoint:
-    name: str
-    method: str
-    path: str
-    page: bool = False
-    body: dict[str, Any] | None = None
-
-
-TRAFFIC = [
-    Endpoint("runs API", "GET", "/api/training-runs/"),
-    Endpoint("reviews API", "GET", "/api/reviews/?page_size=5"),
-    Endpoint("predict API", "POST", "/api/predict", body={"text": "The acting was superb and the ending brilliant."}),
-    Endpoint("home page", "GET", "/", page=True),
-    Endpoint("runs page", "GET", "/runs/", page=True),
-]
-
-
-def database_down_during_traffic(platform: Platform, *, outage: float = OUTAGE_SECONDS, clients: int = 3) -> Outcome:
-    """``clients`` keep calling the API and the pages while PostgreSQL is down for ``outage`` s, and after."""
-    return _healing(platform, lambda: _database_down_during_traffic(platform, outage, clients))
-
-
-def _database_down_during_traffic(platform: Platform, outage: float, clients: int) -> Outcome:
-    stack = platform.stack
-    outcome = Outcome(scenario=f"PostgreSQL down {outage:.0f} s under web traffic")
-    answers: list[tuple[Endpoint, Answer]] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def client(offset: int) -> None:
-        api, pages = requests.Session(), requests.Session()
-        api.headers.update(platform.api.headers)
-        pages.cookies.update(platform.pages.cookies)
-        n = offset
-        while not stop.is_set():
-            endpoint = TRAFFIC[n % len(TRAFFIC)]
-            n += 1
-            answer = platform.call(
-                endpoint.method, endpoint.path, session=pages if endpoint.page else api, timeout=15,
-                json=endpoint.body, allow_redirects=False,
-            )
-            with lock:
-                answers.append((endpoint, answer))
-
-    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    time.sleep(4)
-    stopped = time.monotonic()
-    stack.postgres.stop()
-    time.sleep(outage)
-    stack.postgres.start()
-    back = time.monotonic()
-
-    def recovered() -> bool:
-        with lock:
-            latest = {endpoint.name: answer.status for endpoint, answer in answers if answer.at > back}
-        return len(latest) == len(TRAFFIC) and all(status == 200 for status in latest.values())
-
-    try:
-        wait_for(recovered, timeout=90, what="every endpoint to answer 200 again", interval=0.5)
-    except HarnessError:
-        outcome.problems.append("90 s after PostgreSQL came back, not every endpoint answered 200 again")
-    settled = time.monotonic()
-    time.sleep(3)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    _count_answers(outcome, [answer for _, answer in answers])
-    during = [(e, a) for e, a in answers if stopped <= a.at < back]
-    after = [(e, a) for e, a in answers if a.at >= settled]
-    first_503 = min((a.at for _, a in during if a.status == 503), default=None)
-    outcome.seconds_to_detect = None if first_503 is None else first_503 - stopped
-    first_good = {}
-    for endpoint, answer in answers:
-        if answer.at >= back and answer.status == 200 and endpoint.name not in first_good:
-            first_good[endpoint.name] = answer.at - back
-    outcome.seconds_to_recover = max(first_good.values()) if len(first_good) == len(TRAFFIC) else None
-    statuses = Counter(f"{e.name} {a.status or a.error.split(':')[0]}" for e, a in during)
-    outcome.facts.append(f"during the outage: {dict(statuses)}")
-    outcome.problems.extend(_outage_answer_problems(during, after))
-    return outcome
-
-
-def _outage_answer_problems(during: list[tuple[Endpoint, Answer]], after: list[tuple[Endpoint, Answer]]) -> list[str]:
-    problems: list[str] = []
-    seen: set[str] = set()
-
-    def once(key: str, message: str) -> None:
-        if key not in seen:
-            seen.add(key)
-            problems.append(message)
-
-    if not any(answer.status == 503 for _, answer in during):
-        problems.append("no request was answered 503 while PostgreSQL was down")
-    unanswered = [a for _, a in during if not a.answered]
-    if unanswered:
-        problems.append(f"{len(unanswered)} requests got no answer at all (first: {unanswered[0].error[:200]})")
-    for endpoint, answer in during:
-        if answer.status is None or answer.status < 500:
-            continue
-        if answer.status != 503:
-            once(f"{endpoint.name}{answer.status}", f"{endpoint.name} answered {answer.status} while PostgreSQL was down: {answer.body[:200]}")
-        elif endpoint.page:
-            if not (answer.retry_after or "").isdigit():
-                once(f"{endpoint.name}retry", f"{endpoint.name} answered 503 without a Retry-After in seconds")
-            if "text/html" not in answer.content_type or "unavailable" not in answer.body.lower():
-                once(f"{endpoint.name}page", f"{endpoint.name} answered 503 without a page that says the platform is unavailable: {answer.body[:200]}")
-        else:
-            for problem in _api_unavailable_problems(answer, code="database_unavailable"):
-                once(f"{endpoint.name}{problem[:40]}", problem)
-    bad_after = [(e, a) for e, a in after if a.status != 200]
-    if bad_after:
-        endpoint, answer = bad_after[0]
-        problems.append(f"{len(bad_after)} requests failed after recovery (first: {endpoint.name} {answer.status} {answer.body[:200]})")
-    return problems

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.faults.client import Platform
-from tests.faults.scenarios import Outcome, database_down_during_traffic, database_outage_during_jobs
+from tests.faults.outcome import Outcome
+from tests.faults.scenarios import database_outage_during_jobs
+from tests.faults.traffic import database_down_during_traffic
 
 pytestmark = pytest.mark.faults
 
