@@ -24,6 +24,7 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         SECRET_KEY=secrets.token_urlsafe(50),
         HTTPS="1",
         ALLOWED_HOSTS="sentiment.example.com",
+        CACHE_URL="redis://cache.example.com:6379/1",
         VAR_DIR=str(tmp_path),
         **extra,
     )
