@@ -158,6 +158,8 @@ class ProgressWriter:
             self.pending.update(self.runner.epoch_values(event))
             self.flush()
             return
+        elif kind == "phase":
+            self.pending.update(self.runner.phase_values(event))
         elif kind == "log":
             text = str(event.get("text", ""))
             self.log.append(text if text.endswith("\n") else text + "\n")
@@ -292,6 +294,10 @@ class JobRunner(Generic[JobT]):
         return {"processed": int(event.get("step") or 0), "total": int(event.get("total_steps") or 0)}
 
     def epoch_values(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def phase_values(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Columns for a ``phase`` event (scoring a split); kinds without such columns ignore it."""
         return {}
 
     def on_epoch(self, event: dict[str, Any]) -> None:

@@ -57,7 +57,7 @@ RUN_EXAMPLE: dict[str, Any] = {
     "hyperparameters": {
         "kind": "transformer", "base_model": "sentence-transformers/all-MiniLM-L6-v2", "learning_rate": 2e-05,
         "batch_size": 16, "epochs": 2, "weight_decay": 0.01, "max_length": 256, "truncation": "head",
-        "lowercase": True, "seed": 42, "subset_size": None, "early_stopping_patience": None, "warmup_ratio": 0.0,
+        "lowercase": True, "seed": 42, "subset_size": None, "eval_subset_size": None, "early_stopping_patience": None, "warmup_ratio": 0.0,
         "tfidf_ngram_max": 3, "tfidf_min_df": 2, "tfidf_c": 16.0, "tfidf_nb_weighting": True,
     },
     "notes": "",
@@ -130,6 +130,7 @@ class HyperparametersSerializer(serializers.Serializer):
     lowercase = serializers.BooleanField()
     seed = serializers.IntegerField()
     subset_size = serializers.IntegerField(allow_null=True)
+    eval_subset_size = serializers.IntegerField(allow_null=True)
     early_stopping_patience = serializers.IntegerField(allow_null=True)
     warmup_ratio = serializers.FloatField()
     tfidf_ngram_max = serializers.IntegerField(help_text="TF-IDF kind: longest word n-gram.")
@@ -222,6 +223,13 @@ class TrainingRunCreateSerializer(StrictInputSerializer):
         min_value=2,
         max_value=MAX_STORED_INTEGER,
         help_text="Train on this many reviews only.",
+    )
+    eval_subset_size = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=10,
+        max_value=MAX_STORED_INTEGER,
+        help_text="Score only this many validation and test reviews: a quick trial whose test metrics describe that sample.",
     )
     early_stopping_patience = serializers.IntegerField(
         required=False,

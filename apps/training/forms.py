@@ -38,6 +38,8 @@ class TrainingRunForm(forms.ModelForm):
             "base_model": "A Hugging Face hub id, or a folder on the workers holding a model and tokenizer "
             "saved with save_pretrained. Ignored by the TF-IDF kind.",
             "subset_size": "Train on this many reviews of the training split only (a quick trial); empty for all.",
+            "eval_subset_size": "Score only this many validation and test reviews (a quick trial; its test metrics "
+            "then describe that sample); empty scores the whole splits.",
             "early_stopping_patience": "Stop after this many epochs without a lower validation loss; empty never stops early.",
         }
         error_messages = {"snapshot": {"invalid_choice": NO_SNAPSHOT}}

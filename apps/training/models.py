@@ -44,6 +44,9 @@ class TrainingRun(Job, MetricsMixin):
     lowercase = models.BooleanField(default=True)
     seed = models.PositiveIntegerField(default=42)
     subset_size = models.PositiveIntegerField(null=True, blank=True, help_text="Train on this many reviews only.")
+    eval_subset_size = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Score only this many validation and test reviews (a quick trial)."
+    )
     early_stopping_patience = models.PositiveIntegerField(null=True, blank=True)
     warmup_ratio = models.FloatField(default=0.0)
     # The TF-IDF kind's own settings (workers/ml/tfidf.py); transformer runs ignore them.
@@ -71,6 +74,11 @@ class TrainingRun(Job, MetricsMixin):
     current_step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     eta_seconds = models.FloatField(null=True, blank=True)
+    # What the run does now once the optimiser steps are done: scoring the validation or the test split.
+    phase = models.CharField(max_length=16, blank=True)
+    phase_done = models.PositiveIntegerField(default=0)
+    phase_total = models.PositiveIntegerField(default=0)
+    phase_eta_seconds = models.FloatField(null=True, blank=True)
     train_samples_per_second = models.FloatField(null=True, blank=True)
 
     class Meta:
@@ -90,6 +98,17 @@ class TrainingRun(Job, MetricsMixin):
         if not self.total_steps:
             return 100.0 if self.status == "succeeded" else 0.0
         return min(100.0, 100.0 * self.current_step / self.total_steps)
+
+    @property
+    def scoring(self) -> str:
+        """What a running run scores now ("the validation split", "the test split"), or "" while it trains."""
+        if self.status != "running" or self.phase not in ("validation", "test") or not self.phase_total:
+            return ""
+        return f"the {self.phase} split"
+
+    @property
+    def scoring_percent(self) -> float:
+        return min(100.0, 100.0 * self.phase_done / self.phase_total) if self.phase_total else 0.0
 
 
 class EpochMetric(models.Model):

@@ -53,6 +53,7 @@ class TrainingRunner(JobRunner[TrainingRun]):
         values: dict[str, Any] = {
             "current_step": int(event.get("step") or 0),
             "total_steps": int(event.get("total_steps") or 0),
+            "phase": "training",
         }
         for field, key in (("eta_seconds", "eta_seconds"), ("train_samples_per_second", "samples_per_second")):
             if event.get(key) is not None:
@@ -71,6 +72,15 @@ class TrainingRunner(JobRunner[TrainingRun]):
                 "validation_f1": event.get("validation_f1"),
             },
         )
+
+    def phase_values(self, event: dict[str, Any]) -> dict[str, Any]:
+        eta = event.get("eta_seconds")
+        return {
+            "phase": str(event["phase"]),
+            "phase_done": int(event["done"]),
+            "phase_total": int(event["total"]),
+            "phase_eta_seconds": float(eta) if eta is not None else None,
+        }
 
     def epoch_values(self, event: dict[str, Any]) -> dict[str, Any]:
         return {"current_step": int(event["step"])} if event.get("step") is not None else {}

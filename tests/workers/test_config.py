@@ -60,7 +60,7 @@ def test_each_kind_lists_only_the_settings_it_reads() -> None:
 
     assert tfidf == {
         "tfidf_ngram_max": 3, "tfidf_min_df": 2, "tfidf_c": 16.0, "tfidf_nb_weighting": True,
-        "lowercase": True, "seed": 42, "subset_size": None,
+        "lowercase": True, "seed": 42, "subset_size": None, "eval_subset_size": None,
     }  # fmt: skip
     assert "base_model" in transformer and "learning_rate" in transformer
     assert not any(name.startswith("tfidf_") for name in transformer)

@@ -111,6 +111,11 @@ class ProgressReporter:
     def log(self, text: str) -> None:
         self._emit({"type": "log", "text": text})
 
+    def phase(self, name: str, done: int, total: int, eta_seconds: float | None) -> None:
+        """Progress of scoring a split ("validation", "test") once the optimiser steps are done or between epochs."""
+        self.check_stop()
+        self._emit({"type": "phase", "phase": name, "done": done, "total": total, "eta_seconds": eta_seconds})
+
     def check_stop(self) -> None:
         if self._should_stop is not None and self._should_stop():
             raise TrainingCancelled("Training was cancelled on request.")
@@ -166,6 +171,18 @@ def train(
     if config.subset_size is not None and config.subset_size < len(data.train):
         data = replace(data, train=subset(data.train, config.subset_size, config.seed))
         reporter.log(f"Training on a subset of {len(data.train)} reviews.")
+    test_in_snapshot = len(data.test)
+    if config.eval_subset_size is not None:
+        cap = config.eval_subset_size
+        data = replace(
+            data,
+            validation=subset(data.validation, cap, config.seed) if cap < len(data.validation) else data.validation,
+            test=subset(data.test, cap, config.seed) if cap < len(data.test) else data.test,
+        )
+        reporter.log(
+            f"A quick trial: scoring {len(data.validation)} validation and {len(data.test)} of {test_in_snapshot} "
+            "test reviews; its test metrics describe that sample, not the snapshot's test split."
+        )
 
     with artifacts.staging_folder(output_dir) as staging:
         if config.kind == "transformer":
@@ -180,6 +197,8 @@ def train(
 
             outcome = fit_tfidf(config, data, staging, reporter)
         reporter.check_stop()
+        if len(data.test) < test_in_snapshot:
+            outcome.metrics = {**outcome.metrics, "test_reviews_scored": len(data.test), "test_reviews_in_snapshot": test_in_snapshot}
         manifest = artifacts.publish(
             staging,
             output_dir,

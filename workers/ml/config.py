@@ -17,9 +17,14 @@ MAX_NGRAM = 5
 # Which settings each kind reads, so pages and comparisons show a run's own settings only.
 TRANSFORMER_SETTINGS = (
     "base_model", "learning_rate", "batch_size", "epochs", "weight_decay", "max_length", "truncation",
-    "warmup_ratio", "early_stopping_patience", "lowercase", "seed", "subset_size",
+    "warmup_ratio", "early_stopping_patience", "lowercase", "seed", "subset_size", "eval_subset_size",
 )  # fmt: skip
-TFIDF_SETTINGS = ("tfidf_ngram_max", "tfidf_min_df", "tfidf_c", "tfidf_nb_weighting", "lowercase", "seed", "subset_size")
+TFIDF_SETTINGS = (
+    "tfidf_ngram_max", "tfidf_min_df", "tfidf_c", "tfidf_nb_weighting", "lowercase", "seed", "subset_size",
+    "eval_subset_size",
+)  # fmt: skip
+# The smallest sample of validation or test reviews a quick trial may score.
+MIN_EVAL_SUBSET = 10
 
 
 @dataclass
@@ -35,6 +40,8 @@ class TrainConfig:
     lowercase: bool = True
     seed: int = 42
     subset_size: int | None = None
+    # Score only this many validation and test reviews (a seeded sample): a quick trial, not a measurement.
+    eval_subset_size: int | None = None
     early_stopping_patience: int | None = None
     warmup_ratio: float = 0.0
     # The TF-IDF kind's own settings (workers/ml/tfidf.py); a transformer run ignores them.
@@ -68,6 +75,8 @@ class TrainConfig:
         _check_whole(found, "seed", self.seed, "Seed", 0, 2**32 - 1)
         if self.subset_size is not None:
             _check_whole(found, "subset_size", self.subset_size, "Subset size", 2, None)
+        if self.eval_subset_size is not None:
+            _check_whole(found, "eval_subset_size", self.eval_subset_size, "Reviews scored", MIN_EVAL_SUBSET, None)
         if self.early_stopping_patience is not None:
             _check_whole(found, "early_stopping_patience", self.early_stopping_patience, "Early stopping patience", 1, None)
         _check_whole(found, "tfidf_ngram_max", self.tfidf_ngram_max, "Longest n-gram", 1, MAX_NGRAM)

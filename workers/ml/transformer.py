@@ -11,7 +11,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -108,8 +108,9 @@ def predict_probabilities(
     *,
     batch_size: int,
     device: torch.device,
+    on_batch: Callable[[int], None] | None = None,
 ) -> np.ndarray:
-    """[p_negative, p_positive] per text, in the order given.
+    """[p_negative, p_positive] per text, in the order given; ``on_batch`` hears how many are done after each batch.
 
     Texts are batched by length so that short reviews are not padded to the longest one.
     """
@@ -126,6 +127,8 @@ def predict_probabilities(
             batch = collate([{"input_ids": input_ids[index]} for index in indices])
             logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
             probabilities[indices] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            if on_batch is not None:
+                on_batch(start + len(indices))
     return probabilities
 
 
@@ -173,7 +176,9 @@ class _TrainingClock:
     epochs_completed: int = 0
 
 
-def _progress_callback(reporter: ProgressReporter, clock: _TrainingClock, batch_size: int, report_every: int) -> TrainerCallback:
+def _progress_callback(
+    reporter: ProgressReporter, clock: _TrainingClock, batch_size: int, report_every: int, validation_reviews: int
+) -> TrainerCallback:
     """Trainer hooks that turn the Trainer's progress into our events and honour stop requests."""
     from transformers import TrainerCallback
 
@@ -181,6 +186,17 @@ def _progress_callback(reporter: ProgressReporter, clock: _TrainingClock, batch_
         def __init__(self) -> None:
             self._epoch_started = 0.0
             self._train_loss: float | None = None
+            self._scored = 0
+            self._scoring_started = 0.0
+
+        def on_prediction_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # Validation at the end of each epoch, one call per batch of reviews scored.
+            if not self._scored:
+                self._scoring_started = time.perf_counter()
+            self._scored = min(self._scored + args.per_device_eval_batch_size, validation_reviews)
+            elapsed = time.perf_counter() - self._scoring_started
+            eta = elapsed / self._scored * (validation_reviews - self._scored) if elapsed > 0 else None
+            reporter.phase("validation", self._scored, validation_reviews, eta)
 
         def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self._epoch_started = time.perf_counter()
@@ -210,6 +226,7 @@ def _progress_callback(reporter: ProgressReporter, clock: _TrainingClock, batch_
         def on_evaluate(
             self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any
         ) -> None:
+            self._scored = 0
             metrics = metrics or {}
             reporter.epoch(
                 epoch=round(state.epoch or 0),
@@ -356,7 +373,7 @@ def fit_transformer(
             # in turn instead of both at once. Epoch losses are logged as means either way.
             logging_nan_inf_filter=False,
         )
-        callbacks = [_progress_callback(reporter, clock, config.batch_size, report_every)]
+        callbacks = [_progress_callback(reporter, clock, config.batch_size, report_every, len(validation_ids))]
         if early_stopping:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
         trainer = (_eager_evaluation_trainer() if compile_mode != "off" else Trainer)(
@@ -394,10 +411,17 @@ def fit_transformer(
 
     reporter.log(f"Evaluating on the test split ({len(data.test)} reviews).")
     test_ids = encode([example.text for example in data.test])
+    scoring_started = time.perf_counter()
+
+    def scored(done: int) -> None:
+        elapsed = time.perf_counter() - scoring_started
+        reporter.phase("test", done, len(test_ids), elapsed / done * (len(test_ids) - done) if done else None)
+
     with _eager_if(compile_mode != "off"):
         probabilities = predict_probabilities(
-            model, tokenizer, test_ids, batch_size=config.batch_size * 2, device=next(model.parameters()).device
-        )
+            model, tokenizer, test_ids, batch_size=config.batch_size * 2, device=next(model.parameters()).device,
+            on_batch=scored,
+        )  # fmt: skip
     predicted = probabilities.argmax(axis=1).tolist()
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
