@@ -37,6 +37,10 @@ OPTIONS = {
     "truncation": (["--truncation"], "head (default) or head_tail."),
     "seed": (["--seed"], "Random seed (default 42)."),
     "subset_size": (["--subset-size"], "Train on this many reviews of the training split only."),
+    "eval_subset_size": (
+        ["--eval-subset-size"],
+        "Score only this many validation and test reviews (a quick trial whose test metrics describe that sample).",
+    ),
     "early_stopping_patience": (
         ["--early-stopping-patience"],
         "Stop after this many epochs without a lower validation loss.",
