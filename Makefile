@@ -32,8 +32,9 @@ run: $(STAMP)
 	$(PY) manage.py migrate --noinput && \
 	$(PY) manage.py bootstrap && \
 	{ trap 'kill 0' EXIT INT TERM; \
-	  $(PY) -m celery -A sentimentsite worker -Q gpu --pool solo -n gpu@%h --loglevel INFO & \
-	  $(PY) -m celery -A sentimentsite worker -Q default --pool solo -n default@%h --loglevel INFO & \
+	  cores=$$(nproc); worker_threads=$${TORCH_THREADS:-$$(( cores > 1 ? cores - 1 : 1 ))}; \
+	  TORCH_THREADS=$$worker_threads $(PY) -m celery -A sentimentsite worker -Q gpu --pool solo -n gpu@%h --loglevel INFO & \
+	  TORCH_THREADS=$$worker_threads $(PY) -m celery -A sentimentsite worker -Q default --pool solo -n default@%h --loglevel INFO & \
 	  $(PY) manage.py runserver $(HOST):$(PORT); }
 
 services:
