@@ -54,3 +54,16 @@ class RelatedIdField(serializers.PrimaryKeyRelatedField):
         if not 1 <= data < 2**63:
             self.fail("does_not_exist", pk_value=data)
         return super().to_internal_value(data)
+
+
+class QueryFilters(serializers.Serializer):
+    """A list's query parameters. A parameter given with no value (``?status=``) is refused, not ignored:
+    DRF would treat it as absent and answer the whole list, which is not what the caller asked for."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        blank = [name for name in self.fields if hasattr(data, "getlist") and name in data and data.get(name) == ""]
+        if blank:
+            raise serializers.ValidationError(
+                {name: ["Give this parameter a value, or leave it out of the query."] for name in blank}
+            )
+        return super().to_internal_value(data)

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.api.errors import ApiError, conflict, invalid
-from apps.api.fields import IdFilterField, LabelField, RelatedIdField
+from apps.api.fields import IdFilterField, LabelField, QueryFilters, RelatedIdField
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, PREDICT, READ_DATA, can
 from apps.api.throttles import BulkThrottle, PredictThrottle
@@ -269,7 +269,7 @@ class StoredPredictionSerializer(serializers.ModelSerializer):
         return prediction.user.get_username() if prediction.user_id else None
 
 
-class PredictionFilterSerializer(serializers.Serializer):
+class PredictionFilterSerializer(QueryFilters):
     model_version = IdFilterField()
     review = IdFilterField()
     batch_job = IdFilterField()
@@ -384,7 +384,7 @@ class BatchJobCreateSerializer(serializers.Serializer):
     )
 
 
-class BatchJobFilterSerializer(serializers.Serializer):
+class BatchJobFilterSerializer(QueryFilters):
     status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
     model_version = IdFilterField()
 

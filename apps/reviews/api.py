@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.api.errors import ApiError, conflict, invalid
-from apps.api.fields import LABEL_NAMES, IdFilterField, LabelField
+from apps.api.fields import LABEL_NAMES, IdFilterField, LabelField, QueryFilters
 from apps.api.idempotency import idempotent
 from apps.api.permissions import CREATE_REVIEWS, MANAGE, READ_DATA
 from apps.api.throttles import BulkThrottle
@@ -158,7 +158,7 @@ class BulkCreatedSerializer(serializers.Serializer):
     reviews = CreatedReviewSerializer(many=True)
 
 
-class ReviewFilterSerializer(serializers.Serializer):
+class ReviewFilterSerializer(QueryFilters):
     search = serializers.CharField(
         required=False, max_length=500, help_text='Words in the text: "quoted phrases" and -excluded words work.'
     )

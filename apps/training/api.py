@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.api.errors import conflict, invalid
-from apps.api.fields import IdFilterField, RelatedIdField
+from apps.api.fields import IdFilterField, QueryFilters, RelatedIdField
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_MODELS
 from apps.api.serializers import StrictInputSerializer
@@ -299,13 +299,13 @@ class EvaluationRunCreateSerializer(StrictInputSerializer):
     )
 
 
-class RunFilterSerializer(serializers.Serializer):
+class RunFilterSerializer(QueryFilters):
     status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
     kind = serializers.ChoiceField(choices=ModelKind.choices, required=False)
     snapshot = IdFilterField()
 
 
-class EvaluationFilterSerializer(serializers.Serializer):
+class EvaluationFilterSerializer(QueryFilters):
     status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
     model_version = IdFilterField()
 

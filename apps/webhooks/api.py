@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.api.errors import invalid
+from apps.api.fields import QueryFilters
 from apps.api.permissions import MANAGE
 from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.webhooks.choices import SUBSCRIBABLE_EVENTS, DeliveryStatus, WebhookEvent
@@ -120,7 +121,7 @@ class DeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DeliveryFilterSerializer(serializers.Serializer):
+class DeliveryFilterSerializer(QueryFilters):
     status = serializers.ChoiceField(choices=DeliveryStatus.choices, required=False)
     event = serializers.ChoiceField(choices=WebhookEvent.choices, required=False)
 

@@ -217,3 +217,14 @@ def test_every_api_get_has_an_etag_the_labelling_api_included(world: World) -> N
     again = client.get("/api/labelling/queues/", headers={"If-None-Match": queues["ETag"]})
 
     assert queues.status_code == 200 and again.status_code == 304
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/training-runs/?status=", "/api/reviews/?gold_label=", "/api/predictions/?source=", "/api/batch-predictions/?status="]
+)
+def test_a_filter_given_with_no_value_is_refused_instead_of_answering_everything(world: World, path: str) -> None:
+    answer = world.client("ml_admin").get(path)
+
+    assert answer.status_code == 400
+    name = path.rsplit("?", 1)[1].rstrip("=")
+    assert "Give this parameter a value" in answer.json()["error"]["fields"][name]
