@@ -255,3 +255,21 @@ def test_bad_config_or_data_is_refused_before_any_work(tiny_bert: Any, data: Spl
     with pytest.raises(FileExistsError, match="already exists"):
         train(TINY_CONFIG, data, tmp_path / "taken", model_override=tiny_bert)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+@pytest.mark.parametrize("hostile", ["/etc/passwd", "/etc", "/no/such/folder", "../../etc/shadow"])
+def test_a_base_model_that_cannot_be_loaded_gets_one_message_that_says_nothing_of_the_workers_files(
+    hostile: str,
+) -> None:
+    from workers.ml.base_models import BaseModelUnavailable, load_base_model
+
+    with pytest.raises(BaseModelUnavailable) as refused:
+        load_base_model(hostile)
+
+    message = str(refused.value)
+    assert message == (
+        f"The base model {hostile!r} could not be loaded: give a Hugging Face hub id the workers can reach, or a "
+        "folder on the workers holding a model and its tokenizer saved with save_pretrained (config.json, "
+        "safetensors weights, tokenizer files)."
+    )
+    assert refused.value.__suppress_context__, "the library's own message (which may name the file) is left out"

@@ -56,13 +56,27 @@ def load_base_model(name: str, num_labels: int = 2) -> tuple[PreTrainedModel, Pr
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     location = resolve_base_model(name)
-    tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        location,
-        num_labels=num_labels,
-        id2label=dict(LABEL_NAMES),
-        label2id={name: label for label, name in LABEL_NAMES.items()},
-        dtype=torch.float32,
-        **SAFE_LOADING,
-    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            location,
+            num_labels=num_labels,
+            id2label=dict(LABEL_NAMES),
+            label2id={name: label for label, name in LABEL_NAMES.items()},
+            dtype=torch.float32,
+            **SAFE_LOADING,
+        )
+    except (OSError, ValueError, KeyError):
+        # One message whatever went wrong, and the library's own left out (``from None``): run errors are
+        # read by analysts and integrations, and "not a valid JSON file" would tell them which paths exist
+        # on the workers.
+        raise BaseModelUnavailable(
+            f"The base model {name!r} could not be loaded: give a Hugging Face hub id the workers can reach, or "
+            "a folder on the workers holding a model and its tokenizer saved with save_pretrained "
+            "(config.json, safetensors weights, tokenizer files)."
+        ) from None
     return model, tokenizer
+
+
+class BaseModelUnavailable(ValueError):
+    """A base model that cannot be loaded; the message does not say whether a path exists."""
