@@ -269,7 +269,7 @@ PREDICTION_MAX_BATCH = env_int("PREDICTION_MAX_BATCH", 64)
 # Answers kept per web process for reviews seen before (per model version); 0 turns the cache off.
 PREDICTION_CACHE_SIZE = env_int("PREDICTION_CACHE_SIZE", 4096)
 # Every web process loads a newly promoted version within this many seconds, before a request needs it; 0: off.
-PREDICTION_WARM_SECONDS = env_int("PREDICTION_WARM_SECONDS", 5)
+PREDICTION_WARM_SECONDS = env_int("PREDICTION_WARM_SECONDS", 1)
 # Most other workers a batch prediction job asks to join it (one message each; idle ones take its chunks).
 BATCH_MAX_HELPERS = env_int("BATCH_MAX_HELPERS", 16)
 # Reviews per batch chunk: the unit a worker claims and commits, and the most a dead worker makes another redo.

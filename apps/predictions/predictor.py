@@ -250,10 +250,13 @@ class Warmer:
     def _loop(self, interval: float) -> None:
         from django.db import close_old_connections, connection
 
+        prepared = False
         try:
             while True:
                 close_old_connections()
                 try:
+                    # Before a transformer version is promoted, so its load does not pay for the imports.
+                    prepared = prepared or prepare_for_transformers()
                     self.target.warm()
                 except Exception:  # a broken version or a database blip: requests say so; the next round retries
                     logger.exception("Warming the current model failed; trying again in %s s", interval)
@@ -261,6 +264,17 @@ class Warmer:
                     return
         finally:
             connection.close()
+
+
+def prepare_for_transformers() -> bool:
+    """Import PyTorch and transformers ahead of time once a transformer version exists: loading the first
+    one would otherwise pay for the imports (seconds) on top of the model's own load. True once imported."""
+    if not ModelVersion.objects.filter(kind=ModelKind.TRANSFORMER).exists():
+        return False
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    return True
 
 
 warmer = Warmer(predictor)
