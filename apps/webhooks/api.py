@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -79,9 +80,32 @@ class NewSubscriptionSerializer(SubscriptionSerializer):
         read_only_fields = fields
 
 
+URL_PATTERN = r"^https?://[\x21-\x7e]+$"
+
+
+@extend_schema_field({"type": "string", "format": "uri", "pattern": URL_PATTERN, "maxLength": 2000})
+class WebhookUrlField(serializers.URLField):
+    """An http(s) URL in its ASCII form, as the schema declares it (``format: uri``): Django's URLField alone also
+    takes IRIs (non-ASCII characters) and other schemes, which are not what the schema promises."""
+
+    default_error_messages = {
+        "scheme": "A webhook URL is http:// or https://.",
+        "ascii": "Give the URL in its ASCII form: non-ASCII host names as punycode (xn--...), other characters "
+        "percent-encoded, no spaces.",
+    }
+
+    def to_internal_value(self, data: object) -> str:
+        value = super().to_internal_value(data)
+        if not value.lower().startswith(("http://", "https://")):
+            self.fail("scheme")
+        if not re.fullmatch(URL_PATTERN, value):
+            self.fail("ascii")
+        return value
+
+
 class SubscriptionCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    url = serializers.URLField(max_length=2000, help_text="http(s) on a public address; redirects are not followed.")
+    url = WebhookUrlField(max_length=2000, help_text="http(s) on a public address; redirects are not followed.")
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=SUBSCRIBABLE_EVENTS), min_length=1, max_length=len(SUBSCRIBABLE_EVENTS)
     )
@@ -96,7 +120,7 @@ class SubscriptionCreateSerializer(serializers.Serializer):
 
 class SubscriptionUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
-    url = serializers.URLField(max_length=2000, required=False)
+    url = WebhookUrlField(max_length=2000, required=False)
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=SUBSCRIBABLE_EVENTS),
         min_length=1,

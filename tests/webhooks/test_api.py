@@ -56,6 +56,8 @@ def test_a_subscriber_created_inactive_stays_inactive(api: APIClient, receiver: 
         ({"events": ["run.started"]}, "events[0]", "is not a valid choice"),
         ({"events": []}, "events", "at least 1"),
         ({"secret": "short"}, "secret", "at least 16"),
+        ({"url": "https://bücher.example/hook"}, "url", "ASCII form"),
+        ({"url": "ftp://ci.example.com/hook"}, "url", "http:// or https://"),
     ],
 )
 def test_a_bad_subscriber_is_refused_field_by_field(
