@@ -256,7 +256,7 @@ class Warmer:
                 close_old_connections()
                 try:
                     # Before a transformer version is promoted, so its load does not pay for the imports.
-                    prepared = prepared or prepare_for_transformers()
+                    prepared = prepared or prepare_for_transformers(self.target)
                     self.target.warm()
                 except Exception:  # a broken version or a database blip: requests say so; the next round retries
                     logger.exception("Warming the current model failed; trying again in %s s", interval)
@@ -266,13 +266,18 @@ class Warmer:
             connection.close()
 
 
-def prepare_for_transformers() -> bool:
+def prepare_for_transformers(target: CurrentModelPredictor) -> bool:
     """Import PyTorch and transformers ahead of time once a transformer version exists: loading the first
-    one would otherwise pay for the imports (seconds) on top of the model's own load. True once imported."""
+    one would otherwise pay for the imports (seconds) on top of the model's own load. True once imported.
+
+    Under the predictor's load lock: transformers resolves its names lazily, and a request thread
+    importing them at the same moment would find the module half set up (ImportError).
+    """
     if not ModelVersion.objects.filter(kind=ModelKind.TRANSFORMER).exists():
         return False
-    import torch  # noqa: F401
-    import transformers  # noqa: F401
+    with target._load_lock:
+        import torch  # noqa: F401
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: F401
 
     return True
 
