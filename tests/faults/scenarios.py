@@ -26,6 +26,9 @@ REAP_WITHIN = STALE_AFTER + 2 * SWEEP_EVERY + 8
 OUTAGE_RUN_EPOCHS = 4
 # A big enough import to be caught mid-way: about 15 s of work on two shared cores.
 BIG_IMPORT_ROWS = 80_000
+# Imports to cancel while they run are bigger still: the command spends seconds starting Django, and both
+# imports must still be running when the cancellations arrive, however busy the machine.
+CANCEL_IMPORT_ROWS = 3 * BIG_IMPORT_ROWS
 
 
 # --- PostgreSQL stopped while jobs run ------------------------------------------------------------------
@@ -294,16 +297,11 @@ def import_cancelled(platform: Platform) -> Outcome:
 
 def _import_cancelled(platform: Platform) -> Outcome:
     outcome = Outcome(scenario="running imports cancelled (API and command)")
-    by_api = _accepted(platform.submit_import(reviews_jsonl(BIG_IMPORT_ROWS, tag="cancel-api", labelled=False), filename="cancel-api.jsonl"))
-    by_command = _accepted(platform.submit_import(reviews_jsonl(BIG_IMPORT_ROWS, tag="cancel-cmd", labelled=False), filename="cancel-cmd.jsonl"))
+    by_api = _accepted(platform.submit_import(reviews_jsonl(CANCEL_IMPORT_ROWS, tag="cancel-api", labelled=False), filename="cancel-api.jsonl"))
+    by_command = _accepted(platform.submit_import(reviews_jsonl(CANCEL_IMPORT_ROWS, tag="cancel-cmd", labelled=False), filename="cancel-cmd.jsonl"))
     platform.wait_running("import", by_api)
     platform.wait_running("import", by_command)
     asked = time.monotonic()
-    answer = platform.call("POST", f"/api/imports/{by_api}/cancel/")
-    count_answers(outcome, [answer])
-    outcome.facts.append(f"POST /api/imports/{by_api}/cancel/ answered {answer.status}: {answer.body[:200]}")
-    if answer.status not in (200, 202):
-        outcome.problems.append(f"POST /api/imports/{by_api}/cancel/ answered {answer.status}: {answer.body[:200]}")
     command = subprocess.run(
         [sys.executable, "manage.py", "cancel_import", str(by_command)],
         cwd=REPO_ROOT, env=platform.stack.env, capture_output=True, text=True, timeout=120,
@@ -311,6 +309,11 @@ def _import_cancelled(platform: Platform) -> Outcome:
     outcome.facts.append(f"manage.py cancel_import {by_command} exited {command.returncode}: {(command.stdout + command.stderr).strip()[-300:]}")
     if command.returncode != 0:
         outcome.problems.append(f"manage.py cancel_import {by_command} exited {command.returncode}: {command.stderr.strip()[-300:]}")
+    answer = platform.call("POST", f"/api/imports/{by_api}/cancel/")
+    count_answers(outcome, [answer])
+    outcome.facts.append(f"POST /api/imports/{by_api}/cancel/ answered {answer.status}: {answer.body[:200]}")
+    if answer.status not in (200, 202):
+        outcome.problems.append(f"POST /api/imports/{by_api}/cancel/ answered {answer.status}: {answer.body[:200]}")
     for job_id in (by_api, by_command):
         try:
             job = platform.wait_job("import", job_id, timeout=60)
