@@ -62,6 +62,8 @@ def main() -> None:
     artifacts = tempfile.mkdtemp(prefix="bench-dashboard-artifacts-")
     os.environ.update(
         DATABASE_URL=database_url, SECRET_KEY="bench-only-secret-key", DEBUG="0", ARTIFACT_ROOT=artifacts,
+        # Its versions have no model files; no warming thread (it would also hold a connection to the database).
+        PREDICTION_WARM_SECONDS="0",
         DJANGO_SETTINGS_MODULE="sentimentsite.settings",
     )  # fmt: skip
     sys.path.insert(0, str(REPO_ROOT))

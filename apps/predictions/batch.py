@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 # Reviews per forward pass of a transformer on a CPU, and on a GPU (the TF-IDF model takes a chunk at once).
 PREDICT_BATCH_SIZE = 32
 GPU_PREDICT_BATCH_SIZE = 256
+# How often a worker with nothing left to claim looks again while other workers hold the last chunks.
+CHUNK_WAIT_SECONDS = 1.0
 # The message that asks another worker to help with a running job's chunks.
 JOIN_TASK = "predictions.join_batch_prediction"
 
@@ -180,6 +182,7 @@ class BatchPredictionRunner(JobRunner[BatchPredictionJob]):
     def record_success(self, job: BatchPredictionJob) -> None:
         counts = job.chunks.aggregate(chunks=Count("id"), attempts=Sum("attempts"), workers=Count("worker", distinct=True))
         redone = (counts["attempts"] or 0) - (counts["chunks"] or 0)
+        job.append_log(_reorder_labelling_queues(job))
         job.append_log(
             f"Succeeded: {job.predictions.count()} predictions stored. {counts['chunks']} chunk(s) done by "
             f"{counts['workers']} worker process(es); {redone} redone after a worker stopped.\n"
@@ -284,7 +287,12 @@ def work_chunks(runner: BatchPredictionRunner) -> None:
         runner.progress.check_cancelled(force=True)
         chunk = db.call(lambda: _claim_chunk(job, runner.identity))
         if chunk is None:
-            break
+            if runner.is_complete():
+                break
+            # Other workers hold the last chunks: they finish them, or die and their chunks go stale and are
+            # claimed here. Leaving now could leave a dead worker's chunk with nobody to take it.
+            time.sleep(CHUNK_WAIT_SECONDS)
+            continue
         if model is None:
             model = db.call(lambda: serving_model(job.model_version))
         rows = db.call(lambda: _chunk_reviews(job, chunk))
@@ -303,8 +311,6 @@ def work_chunks(runner: BatchPredictionRunner) -> None:
             f"{runner.identity} predicted {predicted} reviews in {seconds:.1f} s "
             f"({predicted / max(seconds, 1e-9):.1f} reviews/s).\n",
         )
-    if runner.is_complete():
-        db.call(lambda: _reorder_labelling_queues(job))
 
 
 def serving_model(version: ModelVersion) -> Any:
@@ -391,27 +397,30 @@ def _store_chunk(
         )
 
 
-def _reorder_labelling_queues(job: BatchPredictionJob) -> None:
-    """New predictions of the current model re-rank the uncertainty and suspicious labelling queues."""
+def _reorder_labelling_queues(job: BatchPredictionJob) -> str:
+    """New predictions of the current model re-rank the uncertainty and suspicious labelling queues.
+
+    Runs once, in the transaction that records the job's success, inside a savepoint of its own: a
+    failure leaves the predictions stored and says so. Returns the line for the job's log ("" for none).
+    """
     from apps.labelling.services import queues_reorder_for_model
 
     version = job.model_version
     version.refresh_from_db(fields=["is_current"])
     started = time.perf_counter()
     try:
-        queues = queues_reorder_for_model(model_version=version)
+        with transaction.atomic():
+            queues = queues_reorder_for_model(model_version=version)
     except Exception as error:  # the predictions are stored: a queue can still be reordered by hand
         logger.exception("Reordering labelling queues after batch job %s failed", job.pk)
-        append_log(BatchPredictionJob, job.pk, f"Could not reorder the labelling queues: {error}. Reorder them by hand.\n")
-        return
-    if queues:
-        names = ", ".join(queue.name for queue in queues)
-        append_log(
-            BatchPredictionJob,
-            job.pk,
-            f"Reordered {len(queues)} labelling queue(s) with these predictions in "
-            f"{time.perf_counter() - started:.1f} s: {names}.\n",
-        )
+        return f"Could not reorder the labelling queues: {error}. Reorder them by hand.\n"
+    if not queues:
+        return ""
+    names = ", ".join(queue.name for queue in queues)
+    return (
+        f"Reordered {len(queues)} labelling queue(s) with these predictions in "
+        f"{time.perf_counter() - started:.1f} s: {names}.\n"
+    )
 
 
 def _describe_pool(job: BatchPredictionJob) -> str:

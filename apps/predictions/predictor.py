@@ -251,6 +251,7 @@ class Warmer:
         from django.db import close_old_connections, connection
 
         prepared = False
+        last_failure = ""
         try:
             while True:
                 close_old_connections()
@@ -258,8 +259,11 @@ class Warmer:
                     # Before a transformer version is promoted, so its load does not pay for the imports.
                     prepared = prepared or prepare_for_transformers(self.target)
                     self.target.warm()
-                except Exception:  # a broken version or a database blip: requests say so; the next round retries
-                    logger.exception("Warming the current model failed; trying again in %s s", interval)
+                    last_failure = ""
+                except Exception as error:  # a broken version or a database blip: requests say so; retried
+                    if str(error) != last_failure:  # once per problem, not every second
+                        logger.exception("Warming the current model failed; trying again every %s s", interval)
+                    last_failure = str(error)
                 if self.stop.wait(interval):
                     return
         finally:
