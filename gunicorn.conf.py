@@ -26,3 +26,10 @@ access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms %(p)s "%(a)s"'
 errorlog = "-"
 # Set in the master, before the workers fork, so each worker's torch starts with its share of the cores.
 torch_threads_bound(processes=workers)
+
+
+def post_worker_init(worker: object) -> None:
+    """Each web process starts warming the current model as soon as it is up, not at its first request."""
+    from apps.predictions.predictor import warmer
+
+    warmer.start()

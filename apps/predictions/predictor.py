@@ -229,8 +229,8 @@ class Warmer:
 
     Without it the first request after a promotion would pay for loading the model (seconds for a
     transformer); with it every process has the new version loaded and run once before any request asks.
-    Started once per process, by the first request (``WarmerMiddleware``), so it runs in web processes
-    only, whatever serves them (gunicorn, runserver).
+    Started once per process: by gunicorn as each worker comes up (gunicorn.conf.py), else by the
+    process's first request (``WarmerMiddleware``, for runserver), so it runs in web processes only.
     """
 
     def __init__(self, target: CurrentModelPredictor) -> None:
