@@ -306,6 +306,10 @@ class JobRunner(Generic[JobT]):
     def record_success(self, job: JobT) -> None:
         return None
 
+    def beat(self) -> None:
+        """Run at each heartbeat besides touching the job's row (a kind's own liveness marks)."""
+        return None
+
     def is_complete(self) -> bool:
         """False when others still work on the job after ``run`` returned here (the last of them records it)."""
         return True
@@ -398,7 +402,7 @@ class JobRunner(Generic[JobT]):
         runner = cls(job, on_progress=on_progress, **options)
         runner.db = guard
         try:
-            with heartbeat(cls.model, pk):
+            with heartbeat(cls.model, pk, also=runner.beat):
                 if in_child and cls.child_process:
                     from apps.common.child import run_in_child
 

@@ -193,7 +193,7 @@ class BatchPredictionRunner(JobRunner[BatchPredictionJob]):
         """Who holds a chunk: the worker and its process (a prefork worker's pool processes share a name)."""
         return f"{socket.gethostname()}:{os.getpid()}"
 
-    def beat_chunk(self) -> None:
+    def beat(self) -> None:
         """Part of the heartbeat: the chunk this process holds stays its own while it works."""
         BatchChunk.objects.filter(job_id=self.job.pk, status=BatchChunk.Status.RUNNING, worker=self.identity).update(
             heartbeat_at=timezone.now()
@@ -216,7 +216,7 @@ def batch_prediction_job_join(*, job_id: int) -> None:
         return
     runner = BatchPredictionRunner(job)
     try:
-        with heartbeat(BatchPredictionJob, job_id, also=runner.beat_chunk):
+        with heartbeat(BatchPredictionJob, job_id, also=runner.beat):
             work_chunks(runner)
             if runner.is_complete():
                 runner.db.call(runner._succeed)
