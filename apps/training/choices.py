@@ -18,3 +18,9 @@ class EvaluationSplit(models.TextChoices):
     VALIDATION = "validation", "Validation"
     TEST = "test", "Test"
     HUMAN = "human", "Human-labelled reviews"
+    IMPORT = "import", "Labelled reviews of an import"
+    FILE = "file", "An uploaded labelled file"
+
+
+# Evaluations whose reviews come from a snapshot's split (the rest name their reviews another way).
+SNAPSHOT_SPLITS = (EvaluationSplit.TRAIN, EvaluationSplit.VALIDATION, EvaluationSplit.TEST)

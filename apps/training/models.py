@@ -132,16 +132,85 @@ class EvaluationRun(Job, MetricsMixin):
         "reviews.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="evaluation_runs"
     )
     split = models.CharField(max_length=16, choices=EvaluationSplit.choices, default=EvaluationSplit.TEST)
+    review_import = models.ForeignKey(
+        "reviews.ImportJob",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="evaluation_runs",
+        help_text="With split 'import': the import whose labelled reviews are evaluated.",
+    )
+    dataset = models.ForeignKey(
+        "training.EvaluationDataset",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="evaluation_runs",
+        help_text="With split 'file': the uploaded labelled file evaluated.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     device = models.CharField(max_length=100, blank=True)
     processed = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
+    slices = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Counts and accuracy by review length, star rating, source and origin split (workers/ml/metrics.py).",
+    )
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Evaluation {self.pk} of version {self.model_version_id} on {self.split}"
+
+    @property
+    def data_description(self) -> str:
+        """What was evaluated, in words: "the test split of <snapshot>", "import 4 (imdb)", "file reviews.csv"."""
+        if self.split == EvaluationSplit.HUMAN:
+            return "the human-labelled reviews"
+        if self.split == EvaluationSplit.IMPORT:
+            job = self.review_import
+            return f"the labelled reviews of import {self.review_import_id}" + (f" ({job.source_name})" if job else "")
+        if self.split == EvaluationSplit.FILE:
+            return f"the uploaded file {self.dataset.filename}" if self.dataset else "an uploaded file"
+        return f"the {self.split} split" + (f" of {self.snapshot.name}" if self.snapshot else "")
+
+
+class EvaluationDataset(models.Model):
+    """A labelled file uploaded to evaluate models on, kept apart from the data models train on.
+
+    Its reviews are stored under a source of their own with no gold label (the labels are the items'),
+    so a snapshot of the gold labels never takes them into a training split; the labels stay here.
+    """
+
+    name = models.CharField(max_length=200)
+    filename = models.CharField(max_length=255)
+    source_name = models.CharField(max_length=64, help_text="The Review.source its reviews are stored under.")
+    review_count = models.PositiveIntegerField(default=0)
+    positive_count = models.PositiveIntegerField(default=0)
+    negative_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.review_count:,} reviews)"
+
+
+class EvaluationDatasetItem(models.Model):
+    dataset = models.ForeignKey(EvaluationDataset, on_delete=models.CASCADE, related_name="items")
+    review = models.ForeignKey("reviews.Review", on_delete=models.PROTECT, related_name="evaluation_items")
+    label = models.SmallIntegerField(choices=Label.choices)
+    position = models.PositiveIntegerField(help_text="The review's place in the file.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "review"], name="evaluation_item_unique_review"),
+        ]
+        indexes = [models.Index(fields=["dataset", "position"], name="evaluation_item_position_idx")]
 
 
 class RunPrediction(models.Model):
