@@ -299,9 +299,11 @@ class TfidfScorer:
         self.weighting = weighting
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        return self.probabilities_of_features(self.featurizer.transform([tokenizable_text(text, self.lowercase) for text in texts]))
+
+    def probabilities_of_features(self, features: csr_matrix) -> np.ndarray:
         from scipy.special import expit
 
-        features = self.featurizer.transform([tokenizable_text(text, self.lowercase) for text in texts])
         positive = expit(features @ self.coef + self.intercept)
         return np.column_stack([1.0 - positive, positive])
 
@@ -412,7 +414,6 @@ def fit_tfidf(config: TrainConfig, data: SplitData, staging: Path, reporter: Pro
         min_df=config.tfidf_min_df,
         naive_bayes=config.tfidf_nb_weighting,
     )
-    validation_features = featurizer.transform([tokenizable_text(example.text, config.lowercase) for example in data.validation])
     reporter.log(
         f"Features: {featurizer.size} word 1-{config.tfidf_ngram_max}-grams found in at least "
         f"{config.tfidf_min_df} training reviews, {weighting.replace('_', '-')} weighted "
@@ -431,6 +432,9 @@ def fit_tfidf(config: TrainConfig, data: SplitData, staging: Path, reporter: Pro
     # liblinear releases the GIL, so the candidate fits share the cores instead of queueing.
     with ThreadPoolExecutor(max_workers=min(len(grid), os.cpu_count() or 1)) as pool:
         candidates = {pool.submit(fit_classifier, strength): strength for strength in grid}
+        # While liblinear works (it holds no GIL), this thread featurises the validation and test reviews.
+        validation_features = featurizer.transform([tokenizable_text(example.text, config.lowercase) for example in data.validation])
+        test_features = featurizer.transform([tokenizable_text(example.text, config.lowercase) for example in data.test])
         for position, finished in enumerate(as_completed(candidates), start=1):
             classifier = finished.result()
             validation_loss = _log_loss(validation_labels, classifier.predict_proba(validation_features))
@@ -458,7 +462,7 @@ def fit_tfidf(config: TrainConfig, data: SplitData, staging: Path, reporter: Pro
     )
     fit_seconds = time.perf_counter() - started
 
-    test_probabilities = scorer.probabilities([example.text for example in data.test])
+    test_probabilities = scorer.probabilities_of_features(test_features)
     test_predicted = test_probabilities.argmax(axis=1)
     predictions = [
         (example.review_id, example.label, int(label), float(probabilities[label]))
