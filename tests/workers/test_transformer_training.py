@@ -17,7 +17,7 @@ from workers.ml import Example, SplitData, TrainConfig, TrainingCancelled, Train
 from workers.ml.artifacts import ArtifactError, read_manifest, verify_artifacts
 from workers.ml.base_models import packaged_default_model
 from workers.ml.predictor import evaluate, load_model
-from workers.ml.transformer import encode_texts, truncate_token_ids
+from workers.ml.transformer import encode_texts, truncate_content
 
 POSITIVE_WORDS = ["great", "wonderful", "excellent", "loved", "brilliant", "superb"]
 NEGATIVE_WORDS = ["awful", "terrible", "boring", "hated", "worst", "dreadful"]
@@ -85,12 +85,11 @@ def trained(tiny_bert: Any, data: SplitData, tmp_path_factory: pytest.TempPathFa
 
 
 def test_head_tail_keeps_the_first_quarter_and_the_last_three_quarters_of_the_budget() -> None:
-    ids = [101, *range(1, 21), 102]
-    special = [1] + [0] * 20 + [1]
+    content = list(range(1, 21))
 
-    assert truncate_token_ids(ids, special, 10, "head_tail") == [101, 1, 2, 15, 16, 17, 18, 19, 20, 102]
-    assert truncate_token_ids(ids, special, 10, "head") == [101, 1, 2, 3, 4, 5, 6, 7, 8, 102]
-    assert truncate_token_ids(ids, special, 22, "head_tail") == ids
+    assert truncate_content(content, 8, "head_tail") == [1, 2, 15, 16, 17, 18, 19, 20]
+    assert truncate_content(content, 8, "head") == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert truncate_content(content, 20, "head_tail") == content
 
 
 def test_head_tail_encoding_of_a_real_review_keeps_cls_start_end_and_sep(tokenizer: PreTrainedTokenizerBase) -> None:

@@ -53,52 +53,83 @@ def compile_mode_for(requested: str | None, *, on_gpu: bool) -> str:
     return mode
 
 
-def truncate_token_ids(ids: Sequence[int], special_mask: Sequence[int], max_length: int, strategy: str) -> list[int]:
-    """Cut a tokenised text (special tokens included) to `max_length`, keeping its special tokens.
+def special_tokens_around(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
+    """The special tokens `tokenizer` puts before and after one text: ([CLS], [SEP]) for BERT-style
+    tokenizers, (<s>, </s>) for RoBERTa-style ones, whatever its own template says.
+
+    A tokenizer with ``build_inputs_with_special_tokens`` (the Python ones) is asked directly; a fast one
+    applies its template inside the Rust backend, so a one-token text is encoded with and without special
+    tokens and the difference read off. Either way the count is checked against the tokenizer's own
+    ``num_special_tokens_to_add``.
+    """
+    cached = getattr(tokenizer, "_sentiment_special_tokens", None)
+    if cached is not None:
+        return cached
+    build = getattr(tokenizer, "build_inputs_with_special_tokens", None)
+    marker = [tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 0]
+    if build is not None:
+        wrapped, content = list(build(marker)), marker
+    else:
+        wrapped = tokenizer("x", add_special_tokens=True, return_attention_mask=False)["input_ids"]
+        content = tokenizer("x", add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    at = next((i for i in range(len(wrapped) - len(content) + 1) if wrapped[i : i + len(content)] == content), None)
+    if at is None or len(wrapped) - len(content) != tokenizer.num_special_tokens_to_add(pair=False):
+        raise ValueError(f"Cannot tell where {type(tokenizer).__name__} puts its special tokens around a text.")
+    around = (list(wrapped[:at]), list(wrapped[at + len(content) :]))
+    tokenizer._sentiment_special_tokens = around  # type: ignore[attr-defined]
+    return around
+
+
+def truncate_content(content: Sequence[int], budget: int, strategy: str) -> list[int]:
+    """Cut a text's tokens (without special tokens) to `budget`.
 
     "head" keeps the first tokens; "head_tail" keeps the first quarter and the last three quarters of the
     budget, where reviews tend to state their verdict (Sun et al. 2019, "How to Fine-Tune BERT for Text
     Classification?").
     """
-    prefix = 0
-    while prefix < len(ids) and special_mask[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < len(ids) - prefix and special_mask[len(ids) - 1 - suffix]:
-        suffix += 1
-    budget = max_length - prefix - suffix
-    content = list(ids[prefix : len(ids) - suffix])
     if len(content) <= budget:
-        return list(ids)
+        return list(content)
     if strategy == "head_tail":
         head = budget // 4
-        kept = content[:head] + content[len(content) - (budget - head) :]
-    else:
-        kept = content[:budget]
-    return list(ids[:prefix]) + kept + list(ids[len(ids) - suffix :])
+        return list(content[:head]) + list(content[len(content) - (budget - head) :])
+    return list(content[:budget])
 
 
 def encode_texts(
     tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], *, max_length: int, truncation: str, lowercase: bool
 ) -> list[list[int]]:
-    """Clean, tokenise (batched, unpadded) and truncate texts into input ids."""
+    """Clean, tokenise (batched, unpadded), truncate and wrap texts in the tokenizer's special tokens.
+
+    The text is tokenised without special tokens and cut to what `max_length` leaves once the tokenizer's
+    own special tokens are counted, so head+tail truncation keeps [CLS]/[SEP] or <s>/</s> as the model
+    was pre-trained with, and a review that happens to contain "[SEP]" is cut like any other.
+    """
+    prefix, suffix = special_tokens_around(tokenizer)
+    budget = max_length - len(prefix) - len(suffix)
     encoded: list[list[int]] = []
     for start in range(0, len(texts), _TOKENIZE_CHUNK):
         chunk = [clean_text(text, lowercase) for text in texts[start : start + _TOKENIZE_CHUNK]]
         # No truncation here: head_tail needs the end of each review; `verbose=False` silences the
         # warning about sequences longer than the model's limit, which we cut right after.
         batch = tokenizer(
-            chunk,
-            return_special_tokens_mask=True,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            verbose=False,
+            chunk, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False, verbose=False
         )
-        encoded.extend(
-            truncate_token_ids(ids, mask, max_length, truncation)
-            for ids, mask in zip(batch["input_ids"], batch["special_tokens_mask"])
-        )
+        encoded.extend(prefix + truncate_content(ids, budget, truncation) + suffix for ids in batch["input_ids"])
     return encoded
+
+
+def model_input_names(model: PreTrainedModel) -> list[str]:
+    """What a tokenizer saved with `model` should hand it: ``token_type_ids`` only where its forward takes them.
+
+    The platform feeds one text per input, so token types would be all zeros, which is what every model
+    that has them assumes when none are given: training and the predictor never pass them. A tokenizer
+    saved for others (the export, `transformers.pipeline`) must not hand them to a model such as
+    DistilBERT, whose forward refuses them.
+    """
+    import inspect
+
+    accepted = inspect.signature(model.forward).parameters
+    return [name for name in ("input_ids", "token_type_ids", "attention_mask") if name in accepted]
 
 
 def predict_probabilities(
@@ -424,6 +455,7 @@ def fit_transformer(
         )  # fmt: skip
     predicted = probabilities.argmax(axis=1).tolist()
     model.save_pretrained(staging)
+    tokenizer.model_input_names = model_input_names(model)
     tokenizer.save_pretrained(staging)
     training_seconds = clock.training_seconds
     return FitOutcome(
