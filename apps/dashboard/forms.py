@@ -11,7 +11,7 @@ from apps.registry.models import ModelVersion
 from apps.reviews.choices import OriginSplit, Split
 from apps.reviews.models import DatasetSnapshot
 from apps.reviews.selectors import NO_LABEL, Disagreement, ReviewFilters
-from apps.training.choices import ModelKind
+from apps.training.choices import TRAINED_KINDS
 
 ANY = [("", "any")]
 LABEL_CHOICES = [("", "any"), ("0", "negative"), ("1", "positive"), (NO_LABEL, "none")]
@@ -21,7 +21,7 @@ RUN_ORDER_CHOICES = [("newest", "newest first"), ("oldest", "oldest first"), ("f
 
 class RunFilterForm(forms.Form):
     status = forms.ChoiceField(choices=ANY + list(JobStatus.choices), required=False)
-    kind = forms.ChoiceField(choices=ANY + list(ModelKind.choices), required=False)
+    kind = forms.ChoiceField(choices=ANY + TRAINED_KINDS, required=False)
     base_model = forms.ChoiceField(label="Base model", choices=ANY, required=False)
     order = forms.ChoiceField(label="Sort", choices=RUN_ORDER_CHOICES, required=False)
 

@@ -4,7 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from apps.common.models import Job
 from apps.training.choices import ModelKind
+from apps.training.models import MetricsMixin
 
 
 class ModelVersion(models.Model):
@@ -23,6 +25,10 @@ class ModelVersion(models.Model):
     test_f1 = models.FloatField(null=True, blank=True)
     is_current = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An ensemble's members, in the order of its weights (the manifest holds the same, with the weights).
+    members = models.ManyToManyField(
+        "self", through="EnsembleMember", through_fields=("ensemble", "member"), symmetrical=False, related_name="ensembles"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -54,3 +60,44 @@ class Promotion(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class EnsembleMember(models.Model):
+    """One member of an ensemble version, with the weight the ensemble gives its positive-class log-odds."""
+
+    ensemble = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="memberships")
+    member = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="ensemble_memberships")
+    position = models.PositiveSmallIntegerField()
+    weight = models.FloatField()
+
+    class Meta:
+        ordering = ["ensemble", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["ensemble", "position"], name="ensemble_member_unique_position"),
+            models.UniqueConstraint(fields=["ensemble", "member"], name="ensemble_member_unique_member"),
+        ]
+
+
+class EnsembleBuild(Job, MetricsMixin):
+    """Building an ensemble version from versions trained on one snapshot: a kind of job (apps.registry.ensembles).
+
+    The metrics are the ensemble's on the snapshot's test split; ``metrics`` also holds each member's on the
+    validation and test splits and the weights fitted on validation.
+    """
+
+    snapshot = models.ForeignKey("reviews.DatasetSnapshot", on_delete=models.PROTECT, related_name="ensemble_builds")
+    members = models.ManyToManyField(ModelVersion, related_name="ensemble_builds")
+    model_version = models.OneToOneField(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="ensemble_build"
+    )
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    device = models.CharField(max_length=100, blank=True)
+    processed = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Ensemble build {self.pk}"

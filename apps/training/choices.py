@@ -6,6 +6,12 @@ from django.db import models
 class ModelKind(models.TextChoices):
     TRANSFORMER = "transformer", "Fine-tuned transformer"
     TFIDF = "tfidf", "TF-IDF + logistic regression"
+    ENSEMBLE = "ensemble", "Ensemble of versions"
+
+
+# What a training run trains. An ensemble is not trained from reviews: it is built from trained versions
+# (apps.registry.ensembles), so training forms, the API and the runs list never offer it.
+TRAINED_KINDS = [(kind.value, kind.label) for kind in (ModelKind.TRANSFORMER, ModelKind.TFIDF)]
 
 
 class Truncation(models.TextChoices):

@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from apps.common.models import Job
 from apps.reviews.choices import Label
-from apps.training.choices import EvaluationSplit, ModelKind, Truncation
+from apps.training.choices import TRAINED_KINDS, EvaluationSplit, ModelKind, Truncation
 from workers.ml.config import TFIDF_SETTINGS, TRANSFORMER_SETTINGS
 
 DEFAULT_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -32,7 +32,7 @@ class MetricsMixin(models.Model):
 
 
 class TrainingRun(Job, MetricsMixin):
-    kind = models.CharField(max_length=16, choices=ModelKind.choices, default=ModelKind.TRANSFORMER)
+    kind = models.CharField(max_length=16, choices=TRAINED_KINDS, default=ModelKind.TRANSFORMER)
     base_model = models.CharField(max_length=500, default=DEFAULT_BASE_MODEL)
     snapshot = models.ForeignKey("reviews.DatasetSnapshot", on_delete=models.PROTECT, related_name="training_runs")
     learning_rate = models.FloatField(default=2e-5)
