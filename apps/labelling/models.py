@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from apps.common.models import Job
 from apps.labelling.choices import QueuePool, QueueStrategy, ResolutionMethod
 from apps.reviews.choices import Label, Split
 
@@ -135,3 +136,68 @@ class LabellingPreference(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="labelling_preference")
     show_suggestion = models.BooleanField(default=True)
+
+
+class NoiseDetection(Job):
+    """Label noise found in a snapshot (one split or all) or an import, from out-of-sample probabilities.
+
+    Each labelled review is scored by a TF-IDF model fitted on the other folds (workers/ml/noise.py);
+    cleanlab's confident learning flags the labels that look wrong and estimates how many are.
+    """
+
+    snapshot = models.ForeignKey("reviews.DatasetSnapshot", null=True, blank=True, on_delete=models.CASCADE)
+    split = models.CharField(max_length=16, choices=Split.choices, blank=True, help_text="Empty: every split.")
+    import_job = models.ForeignKey("reviews.ImportJob", null=True, blank=True, on_delete=models.CASCADE)
+    folds = models.PositiveSmallIntegerField(default=5)
+    ngram_max = models.PositiveSmallIntegerField(default=2, help_text="The longest word n-gram of the fold models.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Progress: folds scored of all folds.
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    reviews = models.PositiveIntegerField(default=0, help_text="Labelled reviews checked.")
+    flagged = models.PositiveIntegerField(default=0, help_text="Reviews find_label_issues flagged.")
+    estimated_issues = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How many labels confident learning estimates are wrong."
+    )
+    out_of_sample_accuracy = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(snapshot__isnull=False) & Q(import_job__isnull=True))
+                | (Q(snapshot__isnull=True) & Q(import_job__isnull=False) & Q(split="")),
+                name="noise_detection_one_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Label-noise detection {self.pk} of {self.scope_label}"
+
+    @property
+    def scope_label(self) -> str:
+        if self.snapshot_id is not None:
+            split = f"{self.split} split" if self.split else "all splits"
+            return f"snapshot {self.snapshot_id} ({split})"
+        return f"import {self.import_job_id}"
+
+    @property
+    def estimated_share(self) -> float | None:
+        if self.estimated_issues is None or not self.reviews:
+            return None
+        return self.estimated_issues / self.reviews
+
+
+class NoiseScore(models.Model):
+    """One review's out-of-sample verdict in a detection: the label checked, its quality, flagged or not."""
+
+    detection = models.ForeignKey(NoiseDetection, on_delete=models.CASCADE, related_name="scores")
+    review = models.ForeignKey("reviews.Review", on_delete=models.CASCADE, related_name="noise_scores")
+    label = models.SmallIntegerField(choices=Label.choices, help_text="The label the detection checked.")
+    quality = models.FloatField(help_text="Out-of-sample probability of the label (cleanlab's self-confidence).")
+    prob_positive = models.FloatField()
+    is_issue = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["detection", "review"], name="noise_score_unique_review")]
+        indexes = [models.Index(fields=["review", "detection"], name="noise_score_review_idx")]
