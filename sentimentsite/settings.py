@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "apps.dashboard",
     "apps.api",
     "apps.webhooks",
+    "django_celery_beat",
+    "apps.automation",
 ]
 
 MIDDLEWARE = [
@@ -182,9 +184,25 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-# Trained models: each finished run writes one folder here. Web and worker processes must see the
-# same path (a shared volume when they run on different machines).
+# Trained models: each finished run writes one folder here. Without ARTIFACT_STORAGE_URL, web and worker
+# processes must see the same path (a shared volume when they run on different machines); with it, this
+# holds only a worker's runs in progress.
 ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts"))).resolve()
+# Object storage for model artifacts and uploaded import files instead of shared folders:
+# s3://bucket/prefix (artifacts under prefix/artifacts, uploads under prefix/uploads). Credentials come from
+# the usual AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE...); an S3-compatible
+# server (MinIO, Ceph) is named by ARTIFACT_STORAGE_ENDPOINT_URL or AWS_ENDPOINT_URL. Each process keeps
+# the models it reads in ARTIFACT_CACHE_DIR, each file checked against its manifest's sha256.
+ARTIFACT_STORAGE_URL = (env_str("ARTIFACT_STORAGE_URL", "") or "").rstrip("/")
+if ARTIFACT_STORAGE_URL and (
+    not ARTIFACT_STORAGE_URL.startswith("s3://") or not ARTIFACT_STORAGE_URL[len("s3://"):].split("/")[0]
+):
+    raise ImproperlyConfigured(
+        f"ARTIFACT_STORAGE_URL={ARTIFACT_STORAGE_URL!r} is not an object storage URL: write s3://bucket or "
+        "s3://bucket/prefix, or leave it empty to keep models in ARTIFACT_ROOT."
+    )
+ARTIFACT_STORAGE_ENDPOINT_URL = env_str("ARTIFACT_STORAGE_ENDPOINT_URL", "") or ""
+ARTIFACT_CACHE_DIR = Path(env_str("ARTIFACT_CACHE_DIR", str(VAR_DIR / "artifact-cache"))).resolve()
 
 # Where imports look for IMDb when the database is empty (``make run``).
 IMDB_SOURCE = env_str("IMDB_SOURCE", "hf:imdb")
@@ -303,6 +321,14 @@ JOB_REDISPATCH_SECONDS = env_int("JOB_REDISPATCH_SECONDS", 60)
 # Make a newly trained version current when it beats the current one's test accuracy on the same snapshot.
 AUTO_PROMOTE = env_bool("AUTO_PROMOTE", False)
 
+# Retraining policies (apps.automation). Celery beat (``celery -A sentimentsite beat``) reads its schedule from
+# the database (django-celery-beat): each policy with a schedule has a periodic task there, and every minute
+# the label triggers are checked, in case a check after a resolution was missed (a broker outage).
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "automation-check-label-triggers": {"task": "automation.check_label_triggers", "schedule": 60.0},
+}
+
 # Shared by the web processes: throttle counts (and anything else cached). "locmem://" keeps them per
 # process; "redis://host:6379/1" shares them, which rate limits need behind several web processes.
 CACHE_URL = env_str("CACHE_URL", "locmem://") or "locmem://"
@@ -338,7 +364,8 @@ API_THROTTLE_RATES = {
 API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)
 # How long a request's Idempotency-Key is remembered.
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
-# Files uploaded to POST /api/imports/ wait here for a worker: web and workers must see the same folder.
+# Files uploaded to POST /api/imports/ wait here for a worker: web and workers must see the same folder
+# (with ARTIFACT_STORAGE_URL set they wait in object storage instead).
 IMPORT_UPLOAD_DIR = Path(env_str("IMPORT_UPLOAD_DIR", str(VAR_DIR / "uploads"))).resolve()
 
 SPECTACULAR_SETTINGS = {

@@ -523,6 +523,7 @@ def _resolve(
         resolution.save()
     if mark_done:
         items_mark_done(review_id=review_id)
+    _check_retraining_triggers()
     return resolution
 
 
@@ -541,7 +542,15 @@ def resolution_settle(*, review: Review, label: Any, reason: str, by: AbstractBa
             defaults={"label": label, "method": ResolutionMethod.SETTLED, "reason": reason, "settled_by": by},
         )
         items_mark_done(review_id=review.pk)
+        _check_retraining_triggers()
     return resolution
+
+
+def _check_retraining_triggers() -> None:
+    """A new resolution may reach a retraining policy's label trigger: checked once the transaction commits."""
+    from apps.automation.services import labels_resolved
+
+    labels_resolved()
 
 
 # --- Preferences -----------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ class WebhookEvent(models.TextChoices):
     EVALUATION_RUN_FINISHED = "evaluation_run.finished", "An evaluation run finished"
     MODEL_VERSION_PROMOTED = "model_version.promoted", "A model version became current (promotion or rollback)"
     IMPORT_FINISHED = "import.finished", "An import of reviews finished"
+    CYCLE_FINISHED = "cycle.finished", "A retraining cycle finished (promoted or not, failed or cancelled)"
     PING = "ping", "A test delivery sent on request"
 
 
