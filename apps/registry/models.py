@@ -101,3 +101,39 @@ class EnsembleBuild(Job, MetricsMixin):
 
     def __str__(self) -> str:
         return f"Ensemble build {self.pk}"
+
+
+class HubJob(Job):
+    """Publishing a version to the Hugging Face Hub, or registering a model trained elsewhere: a kind of job
+    (apps.registry.hub). Publishing runs on queue ``default``; registering scores the model on the snapshot's
+    test split, so it runs on ``gpu``."""
+
+    class Action(models.TextChoices):
+        PUBLISH = "publish", "Publish a version to the Hub"
+        REGISTER = "register", "Register a model trained elsewhere"
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    # Publish: the version sent. Register: the version created, once the job has succeeded.
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="hub_jobs"
+    )
+    repo_id = models.CharField("Hub repository", max_length=200, blank=True, help_text="owner/name on the Hub.")
+    private = models.BooleanField(default=True, help_text="Only the owner (and their organisation) sees a private repository.")
+    license = models.CharField(max_length=64, blank=True, default="apache-2.0")
+    source = models.CharField(
+        max_length=500, blank=True, help_text="Register: a Hub model id (owner/name) or a folder on the workers."
+    )
+    revision = models.CharField(max_length=100, blank=True, help_text="Register: a branch, tag or commit of the Hub model.")
+    snapshot = models.ForeignKey(
+        "reviews.DatasetSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="hub_jobs"
+    )
+    result_url = models.CharField(max_length=500, blank=True)
+    commit_oid = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "Hugging Face Hub job"
+
+    def __str__(self) -> str:
+        return f"Hub {self.action} {self.pk}"
