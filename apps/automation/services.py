@@ -231,14 +231,15 @@ def _crontab(schedule: str) -> crontab:
 
 
 def cycle_start(
-    *, policy: TrainingPolicy, trigger: str, created_by: AbstractBaseUser | None = None
+    *, policy: TrainingPolicy, trigger: str, created_by: AbstractBaseUser | None = None, enqueue: bool = True
 ) -> RetrainingCycle | None:
     """Queue a cycle of ``policy``, or return None when it has one queued or running already.
 
     The policy's row is locked while the trigger is checked, so two triggers at once start one cycle;
     the partial unique constraint holds it even so. A ``labels`` trigger starts a cycle only while the
     policy's count of new labels is reached. Refused (``CycleRefused``) for an inactive policy (except by
-    hand) and while the broker is down (nothing is written then).
+    hand) and while the broker is down (nothing is written then). ``enqueue=False`` leaves the cycle for
+    the caller to run in this process (``CycleRunner.handle``).
     """
     from apps.automation.runners import CycleRunner
 
@@ -254,6 +255,7 @@ def cycle_start(
         try:
             with transaction.atomic():
                 cycle = CycleRunner.submit(
+                    enqueue=enqueue,
                     policy=locked,
                     trigger=trigger,
                     labels_added=labels,
