@@ -10,6 +10,7 @@ from apps.common import api as tokens
 from apps.predictions import api as predictions
 from apps.reviews import api as reviews
 from apps.training import api as training
+from apps.training import api_evaluations as evaluations
 from apps.webhooks import api as webhooks
 
 app_name = "api"
@@ -35,6 +36,8 @@ urlpatterns = [
     path("evaluation-runs/", training.EvaluationRunListView.as_view(), name="evaluation-runs"),
     path("evaluation-runs/<id:pk>/", training.EvaluationRunDetailView.as_view(), name="evaluation-run"),
     path("evaluation-runs/<id:pk>/cancel/", training.EvaluationRunCancelView.as_view(), name="evaluation-run-cancel"),
+    path("evaluation-datasets/", evaluations.EvaluationDatasetListView.as_view(), name="evaluation-datasets"),
+    path("evaluation-datasets/<id:pk>/", evaluations.EvaluationDatasetDetailView.as_view(), name="evaluation-dataset"),
     path("models/", include("apps.registry.urls")),
     path("predict", predictions.PredictView.as_view(), name="predict"),
     path("predictions/", predictions.PredictionListView.as_view(), name="predictions"),

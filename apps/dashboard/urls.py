@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.dashboard.views import compare, home, models, reviews, runs
+from apps.dashboard.views import compare, evaluations, home, models, reviews, runs
 
 app_name = "dashboard"
 
@@ -19,6 +19,9 @@ urlpatterns = [
         {"owner": "training"},
         name="run-cell",
     ),
+    path("evaluations/", evaluations.evaluation_list, name="evaluations"),
+    path("evaluations/new/", evaluations.evaluation_start, name="evaluation-start"),
+    path("evaluations/<int:evaluation_id>/", evaluations.evaluation_detail, name="evaluation-detail"),
     path(
         "evaluations/<int:owner_id>/cells/<int:gold>/<int:predicted>/",
         runs.run_cell,

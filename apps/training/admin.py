@@ -20,7 +20,7 @@ from apps.common.models import IllegalTransition
 from apps.reviews.models import DatasetSnapshot
 from apps.training.choices import EvaluationSplit, ModelKind
 from apps.training.forms import EvaluationRunForm, TrainingRunForm
-from apps.training.models import EpochMetric, EvaluationRun, TrainingRun
+from apps.training.models import EpochMetric, EvaluationDataset, EvaluationRun, TrainingRun
 from apps.training.runners import QUEUE_BY_KIND
 from apps.training.services import (
     RunConfigError,
@@ -225,6 +225,20 @@ class TrainingRunAdmin(RunAdmin):
                 self.message_user(request, f"Queued {evaluation}.", messages.SUCCESS)
 
 
+@admin.register(EvaluationDataset)
+class EvaluationDatasetAdmin(admin.ModelAdmin):
+    """Uploaded evaluation files, read-only: they are added through a new evaluation (or the API)."""
+
+    list_display = ["id", "name", "source_name", "review_count", "positive_count", "negative_count", "created_at"]
+    readonly_fields = [*list_display[1:], "filename", "created_by"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+
 @admin.register(EvaluationRun)
 class EvaluationRunAdmin(RunAdmin):
     add_form = EvaluationRunForm
@@ -243,12 +257,14 @@ class EvaluationRunAdmin(RunAdmin):
     list_filter = ["status", "split"]
     list_select_related = ["model_version", "snapshot"]
     actions = ["cancel_evaluations"]
-    add_fieldsets = [(None, {"fields": ["model_version", "snapshot", "split"]})]
+    add_fieldsets = [
+        (None, {"fields": ["model_version", "split", "snapshot", "review_import", "dataset", "file", "dataset_name"]})
+    ]
     fieldsets = [
-        (None, {"fields": ["model_version", "snapshot", "split"]}),
+        (None, {"fields": ["model_version", "split", "snapshot", "review_import", "dataset"]}),
         ("State", {"fields": STATE_FIELDS}),
         ("Progress", {"fields": ["processed", "total"]}),
-        ("Metrics", {"fields": METRIC_FIELDS}),
+        ("Metrics", {"fields": [*METRIC_FIELDS, "slices"]}),
         ("Log", {"fields": ["error", "log_tail", "celery_task_id"]}),
     ]
 

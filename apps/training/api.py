@@ -24,9 +24,10 @@ from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.common.choices import JobStatus
 from apps.common.models import IllegalTransition
 from apps.registry.models import ModelVersion
-from apps.reviews.models import DatasetSnapshot
+from apps.reviews.models import DatasetSnapshot, ImportJob
+from apps.training.api_evaluations import SLICES_EXAMPLE, SliceGroupSerializer
 from apps.training.choices import EvaluationSplit, ModelKind, Truncation
-from apps.training.models import EpochMetric, EvaluationRun, TrainingRun
+from apps.training.models import EpochMetric, EvaluationDataset, EvaluationRun, TrainingRun
 from apps.training.selectors import evaluation_run_list, training_run_detail, training_run_list
 from apps.training.services import (
     HYPERPARAMETERS,
@@ -97,6 +98,8 @@ EVALUATION_EXAMPLE: dict[str, Any] = {
     "model_version": 9,
     "snapshot": 3,
     "split": "test",
+    "review_import": None,
+    "dataset": None,
     "processed": 5000,
     "total": 5000,
     "created_by": "mladmin",
@@ -263,12 +266,18 @@ class TrainingRunCreateSerializer(StrictInputSerializer):
 class EvaluationRunSerializer(serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
     confusion_matrix = serializers.JSONField(read_only=True, help_text=CONFUSION_MATRIX_HELP)
+    review_import = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="With split `import`: the import whose labelled reviews were evaluated."
+    )
+    dataset = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="With split `file`: the uploaded evaluation file (`/api/evaluation-datasets/{id}/`)."
+    )
 
     class Meta:
         model = EvaluationRun
         fields = [
-            "id", "model_version", "snapshot", "split", "processed", "total", "created_by", *METRIC_FIELDS,
-            "confusion_matrix", *STATE_FIELDS,
+            "id", "model_version", "snapshot", "split", "review_import", "dataset", "processed", "total",
+            "created_by", *METRIC_FIELDS, "confusion_matrix", *STATE_FIELDS,
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -277,8 +286,15 @@ class EvaluationRunSerializer(serializers.ModelSerializer):
 
 
 class EvaluationRunDetailSerializer(EvaluationRunSerializer):
+    slices = SliceGroupSerializer(
+        many=True,
+        read_only=True,
+        help_text="Counts and accuracy by review length (token quartiles), star rating, source and origin split; "
+        "empty until the evaluation has succeeded.",
+    )
+
     class Meta(EvaluationRunSerializer.Meta):
-        fields = [*EvaluationRunSerializer.Meta.fields, "metrics", "log_tail"]
+        fields = [*EvaluationRunSerializer.Meta.fields, "metrics", "slices", "log_tail"]
         read_only_fields = fields
 
 
@@ -294,8 +310,26 @@ class EvaluationRunCreateSerializer(StrictInputSerializer):
     )
     split = serializers.ChoiceField(
         choices=EvaluationSplit.choices,
-        default=EvaluationSplit.TEST,
-        help_text="A split of the snapshot, or human: every review with a resolved human label.",
+        required=False,
+        help_text="A split of the snapshot (default test); human: every review with a resolved human label; "
+        "import: the labelled reviews of `review_import`; file: the uploaded file `dataset`. Implied by "
+        "`review_import` or `dataset` when left out.",
+    )
+    review_import = RelatedIdField(
+        queryset=ImportJob.objects.all(),
+        what="import",
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="An import's id: evaluate on the reviews it added that have a gold or resolved human label.",
+    )
+    dataset = RelatedIdField(
+        queryset=EvaluationDataset.objects.all(),
+        what="evaluation file",
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="An uploaded evaluation file's id (POST /api/evaluation-datasets/ first).",
     )
 
 
@@ -460,19 +494,25 @@ class EvaluationRunListView(ApiListView):
         evaluations = evaluation_run_list(model_version_id=query.validated_data.get("model_version"))
         if "status" in query.validated_data:
             evaluations = evaluations.filter(status=query.validated_data["status"])
-        return self.page(evaluations.select_related("created_by").defer("log_tail", "metrics"), EvaluationRunSerializer)
+        return self.page(
+            evaluations.select_related("created_by").defer("log_tail", "metrics", "slices"), EvaluationRunSerializer
+        )
 
     @extend_schema(
         tags=["evaluation runs"],
         description=(
             "Queue an evaluation of a model version on a snapshot split (by default the test split of the "
-            "snapshot it was trained on) or on every review with a resolved human label (`split: human`). "
-            "202 with the queued evaluation; the `evaluation_run.finished` webhook says when it is done."
+            "snapshot it was trained on), on every review with a resolved human label (`split: human`), on the "
+            "labelled reviews of an import (`review_import`) or on an uploaded labelled file (`dataset`, from "
+            "`POST /api/evaluation-datasets/`). 202 with the queued evaluation; the `evaluation_run.finished` "
+            "webhook says when it is done. The finished evaluation has metrics, the confusion matrix and `slices`."
         ),
         request=EvaluationRunCreateSerializer,
         responses={202: EvaluationRunDetailSerializer},
         examples=[
             OpenApiExample("On the human labels", value={"model_version": 9, "split": "human"}, request_only=True),
+            OpenApiExample("On an import", value={"model_version": 9, "review_import": 4}, request_only=True),
+            OpenApiExample("On an uploaded file", value={"model_version": 9, "dataset": 2}, request_only=True),
             OpenApiExample(
                 "Queued",
                 value={
@@ -483,6 +523,7 @@ class EvaluationRunListView(ApiListView):
                     **dict.fromkeys(METRIC_FIELDS),
                     "confusion_matrix": [],
                     "metrics": {},
+                    "slices": [],
                     "started_at": None,
                     "finished_at": None,
                     "heartbeat_at": None,
@@ -521,7 +562,7 @@ class EvaluationRunDetailView(ApiView):
         examples=[
             OpenApiExample(
                 "A finished evaluation",
-                value={**EVALUATION_EXAMPLE, "metrics": {"accuracy": 0.9232}, "log_tail": ""},
+                value={**EVALUATION_EXAMPLE, "metrics": {"accuracy": 0.9232}, "slices": SLICES_EXAMPLE, "log_tail": ""},
                 response_only=True,
             )
         ],
@@ -543,7 +584,7 @@ class EvaluationRunCancelView(ApiView):
         examples=[
             OpenApiExample(
                 "Cancelled",
-                value={**EVALUATION_EXAMPLE, "status": "cancelled", "metrics": {}, "log_tail": ""},
+                value={**EVALUATION_EXAMPLE, "status": "cancelled", "metrics": {}, "slices": [], "log_tail": ""},
                 response_only=True,
             )
         ],

@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import transaction
 
+from apps.common.choices import JobStatus
+from apps.reviews.models import ImportJob
+from apps.training.choices import EvaluationSplit
+from apps.training.evaluation_data import (
+    EvaluationDataError,
+    evaluation_dataset_store,
+    read_evaluation_file,
+)
 from apps.training.models import EvaluationRun, TrainingRun
 from apps.training.services import (
     HYPERPARAMETERS,
@@ -85,38 +94,91 @@ class TrainingRunForm(forms.ModelForm):
 
 
 class EvaluationRunForm(forms.ModelForm):
-    """A model version and where to evaluate it: a split of a snapshot, or the human-labelled reviews."""
+    """A model version and what to evaluate it on: a snapshot split, the human labels, an import, or a labelled file.
+
+    With split "file", either an earlier upload (``dataset``) or a new ``file``: ``create()`` stores the
+    file and queues the evaluation in one transaction, and returns None with the file's error on the form
+    when the file is refused (nothing is stored then).
+    """
+
+    file = forms.FileField(
+        required=False,
+        label="Labelled file",
+        help_text="With split “An uploaded labelled file”: CSV (review or text, sentiment or label, optional id) or "
+        "JSON Lines (text, label, optional id and rating). Its reviews are kept as their own source, out of training data.",
+    )
+    dataset_name = forms.CharField(required=False, max_length=200, label="File name to show", help_text="Default: the file's name.")
 
     class Meta:
         model = EvaluationRun
-        fields = ["model_version", "snapshot", "split"]
+        fields = ["model_version", "split", "snapshot", "review_import", "dataset"]
+        labels = {"split": "Evaluate on", "review_import": "Import", "dataset": "Earlier uploaded file"}
         help_texts = {
-            "snapshot": "Empty: the snapshot the version was trained on. Not used for the human-labelled split.",
+            "snapshot": "With a snapshot split. Empty: the snapshot the version was trained on.",
+            "review_import": "With “Labelled reviews of an import”: the reviews that import added that have a label.",
+            "dataset": "With “An uploaded labelled file”, instead of uploading one.",
         }
         error_messages = {"snapshot": {"invalid_choice": NO_SNAPSHOT}}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        imports = self.fields["review_import"]
+        imports.queryset = ImportJob.objects.filter(status=JobStatus.SUCCEEDED).order_by("-created_at")  # type: ignore[attr-defined]
+        imports.label_from_instance = lambda job: f"Import {job.pk}: {job.source_name} ({job.rows_created:,} new reviews)"  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if "model_version" in self.errors or "split" in self.errors:
             return cleaned
+        dataset = cleaned.get("dataset")
+        uploading = cleaned.get("split") == EvaluationSplit.FILE and cleaned.get("file") and dataset is None
         errors = evaluation_run_errors(
-            model_version=cleaned.get("model_version"), snapshot=cleaned.get("snapshot"), split=cleaned.get("split", "")
+            model_version=cleaned.get("model_version"),
+            snapshot=cleaned.get("snapshot"),
+            split=cleaned.get("split", ""),
+            review_import=cleaned.get("review_import"),
+            dataset=dataset,
         )
+        if uploading:
+            errors.pop("dataset", None)
+            try:
+                self.evaluation_file = read_evaluation_file(cleaned["file"])
+            except EvaluationDataError as error:
+                errors["file"] = str(error)
+        elif cleaned.get("file") and cleaned.get("split") != EvaluationSplit.FILE:
+            errors["file"] = "A file is evaluated with “An uploaded labelled file”: choose that, or leave the file out."
         for field, message in errors.items():
             if field not in self.errors:
                 self.add_error(field if field in self.fields else None, message)
         return cleaned
 
     def save(self, commit: bool = True) -> EvaluationRun:
-        return self.create() if commit else super().save(commit=False)
+        if not commit:
+            return super().save(commit=False)
+        evaluation = self.create()
+        if evaluation is None:
+            raise ValueError(f"The file was refused: {self.errors['file']}")
+        return evaluation
 
-    def create(self, *, created_by: AbstractBaseUser | None = None, enqueue: bool = True) -> EvaluationRun:
-        """Create the evaluation through ``evaluation_run_create``, queued unless ``enqueue`` is False."""
+    def create(self, *, created_by: AbstractBaseUser | None = None, enqueue: bool = True) -> EvaluationRun | None:
+        """Queue the evaluation through ``evaluation_run_create`` (storing a new file first); None if the file is refused."""
         data = self.cleaned_data
-        return evaluation_run_create(
-            model_version=data["model_version"],
-            snapshot=data.get("snapshot"),
-            split=data["split"],
-            created_by=created_by,
-            enqueue=enqueue,
-        )
+        try:
+            with transaction.atomic():
+                dataset = data.get("dataset")
+                if data["split"] == EvaluationSplit.FILE and dataset is None:
+                    dataset = evaluation_dataset_store(
+                        self.evaluation_file, name=data.get("dataset_name"), created_by=created_by
+                    )
+                return evaluation_run_create(
+                    model_version=data["model_version"],
+                    snapshot=data.get("snapshot"),
+                    split=data["split"],
+                    review_import=data.get("review_import"),
+                    dataset=dataset,
+                    created_by=created_by,
+                    enqueue=enqueue,
+                )
+        except EvaluationDataError as error:
+            self.add_error("file", str(error))
+            return None

@@ -16,13 +16,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db.models import QuerySet
+from django.db.models.functions import Coalesce
 
 from apps.common.jobs import JobCancelled, JobRunner
 from apps.registry.services import model_version_artifact_dir, model_version_auto_promote, model_version_register
 from apps.reviews.models import Review
 from apps.reviews.snapshots import snapshot_examples
 from apps.training.choices import EvaluationSplit, ModelKind
-from apps.training.models import EpochMetric, EvaluationRun, RunPrediction, TrainingRun
+from apps.training.models import (
+    EpochMetric,
+    EvaluationDatasetItem,
+    EvaluationRun,
+    RunPrediction,
+    TrainingRun,
+)
 
 if TYPE_CHECKING:
     from workers.ml.data import Example, SplitData
@@ -32,6 +40,8 @@ logger = logging.getLogger(__name__)
 # Transformers train on GPU workers; the TF-IDF baseline is light work for any worker.
 QUEUE_BY_KIND = {ModelKind.TRANSFORMER.value: "gpu", ModelKind.TFIDF.value: "default"}
 PREDICTION_BATCH_SIZE = 2_000
+# Review ids per query when reading the ratings, sources and origin splits the slices need.
+FACET_BATCH_SIZE = 10_000
 
 
 class TrainingRunner(JobRunner[TrainingRun]):
@@ -86,9 +96,8 @@ class TrainingRunner(JobRunner[TrainingRun]):
         return {"current_step": int(event["step"])} if event.get("step") is not None else {}
 
     def run(self) -> None:
-        from workers.ml import train
-
         from apps.training.services import training_config_of
+        from workers.ml import train
 
         run = self.job
         # Under torchrun every rank trains (DistributedDataParallel); rank 0 alone reports and keeps its model.
@@ -178,21 +187,24 @@ class EvaluationRunner(JobRunner[EvaluationRun]):
 
         self.db.call(lambda: EvaluationRun.objects.filter(pk=evaluation.pk).update(device=_device_for(version.kind)))
         examples = self.db.call(lambda: evaluation_examples(evaluation))
+        facets = self.db.call(lambda: review_facets([example.review_id for example in examples]))
         self.db.call(lambda: EvaluationRun.objects.filter(pk=evaluation.pk).update(total=len(examples)))
         self.progress.log_line(f"Evaluating model version {version.pk} on {len(examples)} reviews.")
         artifact_dir = self.db.call(lambda: model_version_artifact_dir(version=version))
         self.metrics, self.predictions = evaluate(artifact_dir, examples, progress=on_chunk)
         if self.progress.should_stop(force=True):
             raise JobCancelled
+        self.slices = evaluation_slices_of(examples, self.predictions, facets)
 
     def child_state(self) -> dict[str, Any]:
-        return {"metrics": self.metrics, "predictions": self.predictions}
+        return {"metrics": self.metrics, "predictions": self.predictions, "slices": self.slices}
 
     def adopt_child_state(self, state: dict[str, Any]) -> None:
-        self.metrics, self.predictions = state["metrics"], state["predictions"]
+        self.metrics, self.predictions, self.slices = state["metrics"], state["predictions"], state["slices"]
 
     def record_success(self, evaluation: EvaluationRun) -> None:
         store_metrics(evaluation, self.metrics)
+        evaluation.slices = self.slices
         evaluation.processed = len(self.predictions)
         store_predictions(self.predictions, evaluation_run=evaluation)
         evaluation.append_log(
@@ -237,6 +249,7 @@ def examples_of(rows: list[tuple[int, str, int]]) -> list[Example]:
 
 
 def evaluation_examples(evaluation: EvaluationRun) -> list[Example]:
+    """The labelled reviews an evaluation scores, in a fixed order, from whichever data it names."""
     if evaluation.split == EvaluationSplit.HUMAN:
         rows = (
             Review.objects.filter(resolution__isnull=False)
@@ -244,7 +257,56 @@ def evaluation_examples(evaluation: EvaluationRun) -> list[Example]:
             .values_list("id", "text", "resolution__label")
         )
         return examples_of(list(rows))
+    if evaluation.split == EvaluationSplit.IMPORT:
+        return examples_of(list(import_labelled_reviews(evaluation.review_import_id).values_list("id", "text", "label")))
+    if evaluation.split == EvaluationSplit.FILE:
+        items = EvaluationDatasetItem.objects.filter(dataset_id=evaluation.dataset_id).order_by("position")
+        return examples_of(list(items.values_list("review_id", "review__text", "label")))
     return examples_of(snapshot_examples(snapshot=evaluation.snapshot_id, split=evaluation.split))
+
+
+def import_labelled_reviews(import_id: int | None) -> QuerySet[Review]:
+    """The reviews an import added that have a label, ``label`` annotated: the gold one, else the resolved human one."""
+    return (
+        Review.objects.filter(import_job_id=import_id)
+        .annotate(label=Coalesce("gold_label", "resolution__label"))
+        .filter(label__isnull=False)
+        .order_by("id")
+    )
+
+
+def review_facets(review_ids: list[int]) -> dict[int, tuple[int | None, str, str]]:
+    """``{review id: (rating, source, origin split)}``: what the slices cut by besides the text."""
+    facets: dict[int, tuple[int | None, str, str]] = {}
+    for start in range(0, len(review_ids), FACET_BATCH_SIZE):
+        chunk = review_ids[start : start + FACET_BATCH_SIZE]
+        for pk, rating, source, origin in Review.objects.filter(pk__in=chunk).values_list(
+            "id", "rating", "source", "origin_split"
+        ):
+            facets[pk] = (rating, source, origin)
+    return facets
+
+
+def evaluation_slices_of(
+    examples: list[Example], predictions: list[Any], facets: dict[int, tuple[int | None, str, str]]
+) -> list[dict[str, Any]]:
+    from workers.ml.metrics import SliceRow, evaluation_slices, token_count
+
+    texts = {example.review_id: example.text for example in examples}
+    rows = []
+    for review_id, gold, predicted, _confidence in predictions:
+        rating, source, origin = facets.get(review_id, (None, "", ""))
+        rows.append(
+            SliceRow(
+                gold=gold,
+                predicted=predicted,
+                tokens=token_count(texts[review_id]),
+                rating=rating,
+                source=source,
+                origin_split=origin,
+            )
+        )
+    return evaluation_slices(rows)
 
 
 def _lineage(run: TrainingRun) -> dict[str, Any]:

@@ -40,7 +40,12 @@ def training_run_detail(*, run_id: int) -> TrainingRunDetail:
     run = TrainingRun.objects.select_related("snapshot", "created_by").get(pk=run_id)
     version = ModelVersion.objects.filter(training_run=run).first()
     evaluations = (
-        list(EvaluationRun.objects.filter(model_version=version).select_related("snapshot").order_by("-created_at"))
+        list(
+            EvaluationRun.objects.filter(model_version=version)
+            .select_related("snapshot", "review_import", "dataset")
+            .defer("slices")
+            .order_by("-created_at")
+        )
         if version is not None
         else []
     )
@@ -50,7 +55,9 @@ def training_run_detail(*, run_id: int) -> TrainingRunDetail:
 
 
 def evaluation_run_list(*, model_version_id: int | None = None) -> QuerySet[EvaluationRun]:
-    evaluations = EvaluationRun.objects.select_related("model_version", "snapshot").order_by("-created_at")
+    evaluations = EvaluationRun.objects.select_related("model_version", "snapshot", "review_import", "dataset").order_by(
+        "-created_at"
+    )
     if model_version_id is not None:
         evaluations = evaluations.filter(model_version_id=model_version_id)
     return evaluations
@@ -226,7 +233,9 @@ def run_cell_prediction_queryset(
 
 def evaluation_run_get(*, evaluation_id: int) -> EvaluationRun:
     """One evaluation with its version and snapshot; raises ``EvaluationRun.DoesNotExist``."""
-    return EvaluationRun.objects.select_related("model_version", "snapshot").get(pk=evaluation_id)
+    return EvaluationRun.objects.select_related(
+        "model_version", "snapshot", "review_import", "dataset", "created_by"
+    ).get(pk=evaluation_id)
 
 
 def run_predictions_of_review(*, review_id: int) -> list[RunPrediction]:
@@ -236,4 +245,50 @@ def run_predictions_of_review(*, review_id: int) -> list[RunPrediction]:
         .select_related("training_run", "evaluation_run__model_version")
         .defer("training_run__log_tail", "training_run__metrics", "evaluation_run__log_tail", "evaluation_run__metrics")
         .order_by("-pk")
+    )
+
+
+# --- Evaluations: the list, compare ------------------------------------------------------------------------
+
+
+def evaluation_run_search(*, status: str | None = None, model_version_id: int | None = None) -> QuerySet[EvaluationRun]:
+    """Evaluations for a list page, newest first, with what they evaluated; no log, metrics or slices."""
+    evaluations = (
+        EvaluationRun.objects.select_related("model_version", "snapshot", "review_import", "dataset", "created_by")
+        .defer("log_tail", "metrics", "slices", "snapshot__description")
+        .order_by("-created_at", "-pk")
+    )
+    if status:
+        evaluations = evaluations.filter(status=status)
+    if model_version_id is not None:
+        evaluations = evaluations.filter(model_version_id=model_version_id)
+    return evaluations
+
+
+def evaluations_compared(*, evaluation_ids: list[int]) -> list[EvaluationRun]:
+    """The evaluations ``evaluation_ids`` in that order (unknown ids left out), in one query."""
+    evaluations = EvaluationRun.objects.filter(pk__in=evaluation_ids).select_related(
+        "model_version", "snapshot", "review_import", "dataset"
+    )
+    by_id = {evaluation.pk: evaluation for evaluation in evaluations}
+    return [by_id[pk] for pk in dict.fromkeys(evaluation_ids) if pk in by_id]
+
+
+def evaluation_prediction_disagreements(*, evaluation_ids: list[int]) -> QuerySet[Any]:
+    """Ids of the reviews every one of ``evaluation_ids`` scored, where their predicted labels differ."""
+    return (
+        RunPrediction.objects.filter(evaluation_run_id__in=evaluation_ids)
+        .values("review_id")
+        .annotate(runs=Count("evaluation_run_id", distinct=True), labels=Count("predicted_label", distinct=True))
+        .filter(runs=len(set(evaluation_ids)), labels__gt=1)
+        .order_by("review_id")
+    )
+
+
+def evaluation_predictions_of_reviews(*, evaluation_ids: list[int], review_ids: list[int]) -> list[RunPrediction]:
+    """What each of ``evaluation_ids`` predicted for each of ``review_ids``, with the reviews, in one query."""
+    return list(
+        RunPrediction.objects.filter(evaluation_run_id__in=evaluation_ids, review_id__in=review_ids)
+        .select_related("review")
+        .order_by("review_id", "evaluation_run_id")
     )

@@ -10,14 +10,19 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from apps.common.choices import JobStatus
 from apps.common.jobs import ProgressCallback
 from apps.common.models import IllegalTransition
 from apps.registry.models import ModelVersion
-from apps.reviews.models import DatasetSnapshot, Review
+from apps.reviews.models import DatasetSnapshot, ImportJob, Review
 from apps.reviews.snapshots import snapshot_label_counts
-from apps.training.choices import EvaluationSplit
-from apps.training.models import EvaluationRun, TrainingRun
-from apps.training.runners import EvaluationRunner, TrainingRunner
+from apps.training.choices import SNAPSHOT_SPLITS, EvaluationSplit
+from apps.training.models import EvaluationDataset, EvaluationRun, TrainingRun
+from apps.training.runners import (
+    EvaluationRunner,
+    TrainingRunner,
+    import_labelled_reviews,
+)
 from workers.ml.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -156,7 +161,12 @@ def training_run_execute(
 
 
 def evaluation_run_errors(
-    *, model_version: ModelVersion | None, snapshot: DatasetSnapshot | None, split: str
+    *,
+    model_version: ModelVersion | None,
+    snapshot: DatasetSnapshot | None,
+    split: str,
+    review_import: ImportJob | None = None,
+    dataset: EvaluationDataset | None = None,
 ) -> dict[str, str]:
     """One message per bad field of a would-be evaluation run (empty when it can be created)."""
     errors: dict[str, str] = {}
@@ -167,6 +177,19 @@ def evaluation_run_errors(
     elif split == EvaluationSplit.HUMAN:
         if not Review.objects.filter(resolution__isnull=False).exists():
             errors["split"] = "No review has a resolved human label yet: label some in a labelling queue first."
+    elif split == EvaluationSplit.IMPORT:
+        if review_import is None:
+            errors["review_import"] = "Choose the import whose labelled reviews to evaluate on."
+        elif review_import.status != JobStatus.SUCCEEDED:
+            errors["review_import"] = f"Import {review_import.pk} is {review_import.status}: only a finished import has reviews."
+        elif not import_labelled_reviews(review_import.pk).exists():
+            errors["review_import"] = (
+                f"Import {review_import.pk} ({review_import.source_name}) added no labelled reviews "
+                "(reviews it found already present belong to the import that added them): choose another import."
+            )
+    elif split == EvaluationSplit.FILE:
+        if dataset is None:
+            errors["dataset"] = "Choose an uploaded evaluation file, or upload one (CSV or JSONL with text and label)."
     elif snapshot is None and (model_version is None or model_version.snapshot_id is None):
         if model_version is not None:
             errors["snapshot"] = (
@@ -176,6 +199,10 @@ def evaluation_run_errors(
         chosen = snapshot or model_version.snapshot  # type: ignore[union-attr]
         if sum(snapshot_label_counts(snapshot=chosen)[split].values()) == 0:
             errors["split"] = f"The {split} split of snapshot {chosen} is empty: choose another split or snapshot."
+    if split != EvaluationSplit.IMPORT and review_import is not None:
+        errors["review_import"] = "An import is evaluated with split 'import'; leave it out for other splits."
+    if split != EvaluationSplit.FILE and dataset is not None:
+        errors["dataset"] = "An uploaded file is evaluated with split 'file'; leave it out for other splits."
     return errors
 
 
@@ -183,24 +210,47 @@ def evaluation_run_create(
     *,
     model_version: ModelVersion,
     snapshot: DatasetSnapshot | None = None,
-    split: str = EvaluationSplit.TEST,
+    split: str | None = None,
+    review_import: ImportJob | None = None,
+    dataset: EvaluationDataset | None = None,
     created_by: AbstractBaseUser | None = None,
     enqueue: bool = True,
 ) -> EvaluationRun:
-    """Queue an evaluation of ``model_version`` on a split of ``snapshot`` or on the human-labelled reviews.
+    """Queue an evaluation of ``model_version``; the stable entry point for starting one (pages, API, automation).
 
-    Without a snapshot, a snapshot split means the one the version was trained on (its test split is
-    held out). ``split="human"`` evaluates on every review with a labelling resolution.
+    What it is evaluated on:
+
+    - ``split`` "train", "validation" or "test" (the default): that split of ``snapshot``, or without a
+      snapshot of the one the version was trained on (its test split is held out);
+    - ``split="human"``: every review with a labelling resolution;
+    - ``review_import=<ImportJob>`` (``split`` "import", implied): the labelled reviews that import added,
+      with their gold label, else their resolved human label;
+    - ``dataset=<EvaluationDataset>`` (``split`` "file", implied): an uploaded labelled file
+      (``apps.training.evaluation_data.evaluation_dataset_create``).
+
+    Raises ``RunConfigError`` with a message per bad field; nothing is written then. The worker stores
+    metrics, the confusion matrix, every prediction and the slices (length quartiles, rating, source,
+    origin split) on the run.
     """
-    errors = evaluation_run_errors(model_version=model_version, snapshot=snapshot, split=str(split))
+    if split is None:
+        split = EvaluationSplit.FILE if dataset is not None else EvaluationSplit.IMPORT if review_import is not None else EvaluationSplit.TEST
+    errors = evaluation_run_errors(
+        model_version=model_version, snapshot=snapshot, split=str(split), review_import=review_import, dataset=dataset
+    )
     if errors:
         raise RunConfigError(errors)
-    if split == EvaluationSplit.HUMAN:
+    if split not in SNAPSHOT_SPLITS:
         snapshot = None
     elif snapshot is None:
         snapshot = model_version.snapshot
     return EvaluationRunner.submit(
-        enqueue=enqueue, model_version=model_version, snapshot=snapshot, split=split, created_by=created_by
+        enqueue=enqueue,
+        model_version=model_version,
+        snapshot=snapshot,
+        split=split,
+        review_import=review_import,
+        dataset=dataset,
+        created_by=created_by,
     )
 
 
