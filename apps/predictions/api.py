@@ -42,6 +42,7 @@ PREDICTION_EXAMPLE = {
     "probabilities": {"negative": 0.0269, "positive": 0.9731},
     "model_version": 9,
     "prediction_id": 120453,
+    "members": [],
 }
 PREDICT_RESPONSE_EXAMPLE = {
     "predictions": [PREDICTION_EXAMPLE],
@@ -55,6 +56,22 @@ PREDICT_RESPONSE_EXAMPLE = {
         "created_at": "2025-05-01T09:52:40+00:00",
     },
     "latency_ms": 38.2,
+}
+ENSEMBLE_RESPONSE_EXAMPLE = {
+    "predictions": [
+        {
+            **PREDICTION_EXAMPLE,
+            "confidence": 0.9912,
+            "probabilities": {"negative": 0.0088, "positive": 0.9912},
+            "model_version": 12,
+            "members": [
+                {"model_version": 9, "kind": "transformer", "weight": 0.71, "prob_positive": 0.9731},
+                {"model_version": 8, "kind": "tfidf", "weight": 1.42, "prob_positive": 0.8816},
+            ],
+        }
+    ],
+    "model_version": {**PREDICT_RESPONSE_EXAMPLE["model_version"], "id": 12, "kind": "ensemble", "base_model": ""},  # type: ignore[dict-item]
+    "latency_ms": 41.7,
 }
 STORED_PREDICTION_EXAMPLE = {
     "id": 120453,
@@ -139,6 +156,13 @@ class ProbabilitiesSerializer(serializers.Serializer):
     positive = serializers.FloatField()
 
 
+class EnsembleMemberAnswerSerializer(serializers.Serializer):
+    model_version = serializers.IntegerField(help_text="The member version.")
+    kind = serializers.CharField()
+    weight = serializers.FloatField(help_text="The weight the ensemble gives this member's log-odds.")
+    prob_positive = serializers.FloatField(help_text="This member's own probability that the review is positive.")
+
+
 class PredictionAnswerSerializer(serializers.Serializer):
     label = serializers.ChoiceField(choices=["negative", "positive"])
     label_id = serializers.IntegerField(help_text="0 negative, 1 positive.")
@@ -148,6 +172,9 @@ class PredictionAnswerSerializer(serializers.Serializer):
         help_text="The version that answered: the current one, or the TF-IDF screen for reviews it is sure of."
     )
     prediction_id = serializers.IntegerField(help_text="The stored prediction, at /api/predictions/{id}/.")
+    members = EnsembleMemberAnswerSerializer(
+        many=True, help_text="When an ensemble answered: each member's own answer and weight; empty otherwise."
+    )
 
 
 class ServedVersionSerializer(serializers.Serializer):
@@ -175,6 +202,15 @@ def prediction_data(prediction: Prediction) -> dict[str, Any]:
         "probabilities": {"negative": prediction.prob_negative, "positive": prediction.prob_positive},
         "model_version": prediction.model_version_id,
         "prediction_id": prediction.pk,
+        "members": [
+            {
+                "model_version": member["model_version_id"],
+                "kind": member["kind"],
+                "weight": member["weight"],
+                "prob_positive": member["prob_positive"],
+            }
+            for member in getattr(prediction, "members", ())
+        ],
     }
 
 
@@ -215,6 +251,7 @@ class PredictView(ApiView):
                 request_only=True,
             ),
             OpenApiExample("The answer", value=PREDICT_RESPONSE_EXAMPLE, response_only=True),
+            OpenApiExample("An ensemble's answer", value=ENSEMBLE_RESPONSE_EXAMPLE, response_only=True),
         ],
     )
     def post(self, request: Request) -> Response:

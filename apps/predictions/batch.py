@@ -35,10 +35,10 @@ from apps.common.jobs import JobCancelled, JobRunner, append_log, heartbeat
 from apps.labelling.choices import QueuePool
 from apps.predictions.choices import PredictionSource
 from apps.predictions.models import BatchChunk, BatchPredictionJob, Prediction
+from apps.registry.selectors import model_version_queue
 from apps.registry.services import model_version_artifact_dir
 from apps.reviews.choices import Split
 from apps.reviews.models import Review
-from apps.training.runners import QUEUE_BY_KIND
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -240,8 +240,8 @@ def pool_reviews(job: BatchPredictionJob) -> QuerySet[Review]:
 
 
 def queue_for(model_version: ModelVersion) -> str:
-    """Transformers predict on GPU workers, like they train; the TF-IDF baseline on any worker."""
-    return QUEUE_BY_KIND.get(model_version.kind, "default")
+    """Transformers predict on GPU workers, like they train; the TF-IDF baseline on any worker; an ensemble where its members would."""
+    return model_version_queue(model_version)
 
 
 def plan_chunks(job: BatchPredictionJob) -> bool:

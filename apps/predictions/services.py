@@ -69,7 +69,8 @@ def prediction_create_many(
     Texts are stored stripped of surrounding whitespace. ``reviews``, when given, pairs each text with the
     review it came from. Each prediction's ``model_version`` is the version that answered it (the current
     one, or its TF-IDF screen), and ``latency_ms`` the time the model took to answer the whole call; each
-    also carries ``served_version``, the version that was current for the call (not a database field).
+    also carries ``served_version``, the version that was current for the call, and ``members``, an
+    ensemble's members with their own p(positive) (empty for other kinds); neither is a database field.
     Raises PredictionInputError for bad input (nothing is predicted or stored then),
     ``apps.predictions.predictor.NoCurrentModel`` before any version is current, and ``ModelUnavailable``
     when the current version's files cannot be loaded.
@@ -103,6 +104,7 @@ def prediction_create_many(
         predictions[0].save(force_insert=True)
     else:
         predictions = Prediction.objects.bulk_create(predictions)
-    for prediction in predictions:
+    for prediction, answer in zip(predictions, batch.answers):
         prediction.served_version = batch.model_version  # type: ignore[attr-defined]
+        prediction.members = list(answer.members)  # type: ignore[attr-defined]
     return predictions

@@ -19,8 +19,11 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from apps.common.broker import BrokerUnavailable
+from apps.common.models import IllegalTransition
 from apps.common.roles import is_ml_admin
-from apps.registry.models import ModelVersion, Promotion
+from apps.registry.ensembles import EnsembleRequestError, ensemble_build_cancel, ensemble_build_create
+from apps.registry.models import EnsembleBuild, ModelVersion, Promotion
 from apps.registry.selectors import current_model_version, rollback_target
 from apps.registry.services import PromotionError, model_version_promote, model_version_rollback
 
@@ -59,7 +62,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_filter = ["is_current", "kind"]
     list_select_related = ["snapshot", "training_run"]
     readonly_fields = [field.name for field in ModelVersion._meta.fields]
-    actions = ["promote_to_current", "rollback_to_previous"]
+    actions = ["promote_to_current", "rollback_to_previous", "build_ensemble"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Versions come from succeeded training runs.
@@ -71,6 +74,43 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def has_promote_permission(self, request: HttpRequest) -> bool:
         return is_ml_admin(request.user)
+
+    def has_build_permission(self, request: HttpRequest) -> bool:
+        return is_ml_admin(request.user)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [*self.readonly_fields, "ensemble_members"]
+
+    @admin.display(description="Ensemble members")
+    def ensemble_members(self, version: ModelVersion) -> str:
+        memberships = list(version.memberships.order_by("position"))
+        if not memberships:
+            return "-"
+        return format_html(
+            "<br>".join(["{}"] * len(memberships)),
+            *(f"model version {item.member_id}, weight {item.weight:.4f}" for item in memberships),
+        )
+
+    @admin.action(description="Build an ensemble of the selected versions", permissions=["build"])
+    def build_ensemble(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        """Queues an ensemble build of the selected versions (two or more, of one snapshot)."""
+        members = list(queryset.select_related("snapshot").order_by("pk"))
+        try:
+            build = ensemble_build_create(members=members, created_by=request.user)
+        except (EnsembleRequestError, BrokerUnavailable) as error:
+            self.message_user(request, f"No ensemble was built: {error}", messages.ERROR)
+            return
+        link = reverse("admin:registry_ensemblebuild_change", args=[build.pk], current_app=self.admin_site.name)
+        self.message_user(
+            request,
+            format_html(
+                'Queued <a href="{}">ensemble build {}</a> of model versions {}; it registers a new version when it succeeds.',
+                link,
+                build.pk,
+                ", ".join(str(member.pk) for member in members),
+            ),
+            messages.SUCCESS,
+        )
 
     def get_urls(self) -> list[URLPattern]:
         rollback = path(
@@ -207,6 +247,43 @@ class PromotionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(EnsembleBuild)
+class EnsembleBuildAdmin(admin.ModelAdmin):
+    """Builds are queued from the model versions' action "Build an ensemble"; here they are followed or cancelled."""
+
+    list_display = ["id", "status", "snapshot", "member_list", "model_version", "accuracy", "f1", "created_by", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["snapshot", "model_version", "created_by"]
+    readonly_fields = [field.name for field in EnsembleBuild._meta.fields] + ["member_list"]
+    actions = ["cancel_builds"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EnsembleBuild]:
+        return super().get_queryset(request).prefetch_related("members")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return is_ml_admin(request.user)
+
+    @admin.display(description="Members")
+    def member_list(self, build: EnsembleBuild) -> str:
+        return ", ".join(f"v{member.pk}" for member in sorted(build.members.all(), key=lambda member: member.pk))
+
+    @admin.action(description="Cancel the selected builds", permissions=["cancel"])
+    def cancel_builds(self, request: HttpRequest, queryset: QuerySet[EnsembleBuild]) -> None:
+        for build in queryset:
+            try:
+                ensemble_build_cancel(build=build, by=request.user)
+            except IllegalTransition as error:
+                self.message_user(request, str(error), messages.WARNING)
+            else:
+                self.message_user(request, f"Cancelled ensemble build {build.pk}.", messages.SUCCESS)
 
 
 def _score(value: float | None) -> str:

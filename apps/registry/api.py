@@ -35,6 +35,7 @@ VERSION_EXAMPLE: dict[str, Any] = {
         "accuracy": 0.9232, "f1": 0.9236, "precision": 0.9187, "recall": 0.9286, "f1_macro": 0.9232,
         "confusion_matrix": [[2291, 209], [178, 2322]],
     },
+    "members": [],
     "artifact_size": 91_234_567,
     "created_at": "2025-05-01T09:52:40Z",
 }  # fmt: skip
@@ -85,9 +86,18 @@ class VersionMetricsSerializer(serializers.Serializer):
     confusion_matrix = serializers.JSONField(required=False)
 
 
+class EnsembleMemberSerializer(serializers.Serializer):
+    model_version = serializers.IntegerField(source="member_id")
+    position = serializers.IntegerField()
+    weight = serializers.FloatField(help_text="The weight of this member's positive-class log-odds.")
+
+
 class ModelVersionSerializer(serializers.ModelSerializer):
     snapshot = serializers.SerializerMethodField()
     metrics = serializers.SerializerMethodField()
+    members = EnsembleMemberSerializer(
+        source="memberships", many=True, read_only=True, help_text="An ensemble's members and weights; empty otherwise."
+    )
 
     class Meta:
         model = ModelVersion
@@ -99,6 +109,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "training_run",
             "snapshot",
             "metrics",
+            "members",
             "artifact_size",
             "created_at",
         ]

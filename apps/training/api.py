@@ -26,7 +26,7 @@ from apps.common.models import IllegalTransition
 from apps.registry.models import ModelVersion
 from apps.reviews.models import DatasetSnapshot, ImportJob
 from apps.training.api_evaluations import SLICES_EXAMPLE, SliceGroupSerializer
-from apps.training.choices import EvaluationSplit, ModelKind, Truncation
+from apps.training.choices import TRAINED_KINDS, EvaluationSplit, Truncation
 from apps.training.models import EpochMetric, EvaluationDataset, EvaluationRun, TrainingRun
 from apps.training.selectors import evaluation_run_list, training_run_detail, training_run_list
 from apps.training.services import (
@@ -122,7 +122,7 @@ class EpochMetricSerializer(serializers.ModelSerializer):
 
 
 class HyperparametersSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=ModelKind.choices)
+    kind = serializers.ChoiceField(choices=TRAINED_KINDS)
     base_model = serializers.CharField()
     learning_rate = serializers.FloatField()
     batch_size = serializers.IntegerField()
@@ -199,7 +199,7 @@ class TrainingRunCreateSerializer(StrictInputSerializer):
     snapshot = RelatedIdField(queryset=DatasetSnapshot.objects.all(), what="snapshot")
     notes = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
     kind = serializers.ChoiceField(
-        choices=ModelKind.choices,
+        choices=TRAINED_KINDS,
         required=False,
         help_text="transformer (fine-tune on a GPU worker) or tfidf (a fast CPU baseline).",
     )
@@ -335,7 +335,7 @@ class EvaluationRunCreateSerializer(StrictInputSerializer):
 
 class RunFilterSerializer(QueryFilters):
     status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
-    kind = serializers.ChoiceField(choices=ModelKind.choices, required=False)
+    kind = serializers.ChoiceField(choices=TRAINED_KINDS, required=False)
     snapshot = IdFilterField()
 
 

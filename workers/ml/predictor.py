@@ -259,7 +259,13 @@ def load_model(
         return TransformerModel(path, manifest, device, cache_size=cache_size, quantize=quantize)
     if kind == "tfidf":
         return TfidfModel(path, manifest, cache_size=cache_size)
-    raise ArtifactError(f"{path} holds a model of unknown kind {kind!r}; this code loads transformer and tfidf models.")
+    if kind == "ensemble":
+        from workers.ml.ensemble import EnsembleModel
+
+        return EnsembleModel(path, manifest, device=device, cache_size=cache_size, quantize=quantize)
+    raise ArtifactError(
+        f"{path} holds a model of unknown kind {kind!r}; this code loads transformer, tfidf and ensemble models."
+    )
 
 
 def evaluate(
