@@ -141,3 +141,24 @@ def test_review_filters_update_the_results_in_place(analyst_page: Page) -> None:
     page.get_by_label("Text").fill("wonderful")
     expect(page.locator("#review-results tbody tr").first).to_contain_text("wonderful")
     assert page.evaluate("window.loadedOnce") is True
+
+
+def test_the_run_form_shows_the_chosen_kinds_settings_only(ml_admin_page: Page) -> None:
+    page = ml_admin_page
+    page.goto("/runs/new/")
+    learning_rate = page.get_by_label("Learning rate")
+    longest_ngram = page.get_by_label("Longest n-gram")
+    seed = page.get_by_label("Seed")
+
+    page.get_by_label("Kind").select_option("transformer")
+    expect(learning_rate).to_be_visible()
+    expect(page.get_by_label("Base model")).to_be_visible()
+    expect(longest_ngram).to_be_hidden()
+    expect(seed).to_be_visible()
+
+    page.get_by_label("Kind").select_option("tfidf")
+    expect(longest_ngram).to_be_visible()
+    expect(page.get_by_label("Naive-Bayes weighting")).to_be_visible()
+    expect(learning_rate).to_be_hidden()
+    expect(page.get_by_label("Base model")).to_be_hidden()
+    expect(seed).to_be_visible()

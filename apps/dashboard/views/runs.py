@@ -25,6 +25,7 @@ from apps.dashboard.views.common import (
 from apps.reviews.choices import Label
 from apps.training.forms import TrainingRunForm
 from apps.training.models import EvaluationRun, TrainingRun
+from workers.ml.config import TFIDF_SETTINGS, TRANSFORMER_SETTINGS
 from apps.training.selectors import (
     evaluation_run_get,
     run_cell_prediction_queryset,
@@ -126,7 +127,15 @@ def run_start(request: HttpRequest) -> HttpResponse:
         run = form.create(created_by=request.user)
         messages.success(request, f"Run {run.pk} is queued; this page follows its progress.")
         return redirect("dashboard:run-detail", run_id=run.pk)
-    return render_page(request, "dashboard/run_start.html", {"form": form})
+    # Each row says which kinds read it, so the page shows the chosen kind's settings only (site.js).
+    rows = [(field, " ".join(_kinds_reading(field.name))) for field in form]
+    return render_page(request, "dashboard/run_start.html", {"form": form, "rows": rows})
+
+
+def _kinds_reading(name: str) -> list[str]:
+    if name not in TRANSFORMER_SETTINGS and name not in TFIDF_SETTINGS:
+        return []
+    return [kind for kind, names in (("transformer", TRANSFORMER_SETTINGS), ("tfidf", TFIDF_SETTINGS)) if name in names]
 
 
 @ml_admin_required("cancel training runs")

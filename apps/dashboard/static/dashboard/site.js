@@ -35,3 +35,27 @@
     if (button) { window.setTimeout(function () { button.disabled = true; }, 0); }
   });
 })();
+
+/* The run form shows the settings of the chosen kind only: a row marked data-kinds="tfidf" is hidden
+   while the kind is a transformer, and the other way round (a row holding an error always shows). Its
+   inputs still go with the form, at their defaults, and the chosen kind never reads them. Without
+   JavaScript every row shows. */
+(function () {
+  "use strict";
+  function apply(form) {
+    var kind = form.querySelector("select[name=kind]");
+    if (!kind) { return; }
+    form.querySelectorAll("tr[data-kinds]").forEach(function (row) {
+      var shown = row.getAttribute("data-kinds").split(" ").indexOf(kind.value) !== -1;
+      row.hidden = !shown && !row.querySelector(".errorlist");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-kind-settings]").forEach(function (form) {
+      apply(form);
+      form.addEventListener("change", function (event) {
+        if (event.target.name === "kind") { apply(form); }
+      });
+    });
+  });
+})();
