@@ -38,6 +38,12 @@ POST     /runs/{failed_run}/retry/                       302   403   403   403  
 GET      /runs/{finished_run}/cells/1/0/                 302   403   403   200   200
 HX-GET   /runs/{finished_run}/cells/1/0/                 302   403   403   200   200   cell-results
 GET      /evaluations/{finished_evaluation}/cells/1/0/   302   403   403   200   200
+GET      /evaluations/                                   302   403   403   200   200
+HX-GET   /evaluations/                                   302   403   403   200   200   evaluation-results
+GET      /evaluations/new/                               302   403   403   403   200
+POST     /evaluations/new/                               302   403   403   403   302
+GET      /evaluations/{finished_evaluation}/             302   403   403   200   200
+HX-GET   /evaluations/{finished_evaluation}/             302   403   403   286   286   evaluation-live
 GET      /compare/                                       302   403   403   200   200
 HX-GET   /compare/                                       302   403   403   200   200   disagreements
 GET      /models/                                        302   403   403   200   200
@@ -90,6 +96,7 @@ def _page_settings(settings: Any, tmp_path: Any, static_files_as_in_development:
 def body_for(method: str, path: str, world: World, role: str) -> dict[str, Any]:
     bodies: dict[str, dict[str, Any]] = {
         "/runs/new/": {**_initial(TrainingRunForm()), "snapshot": world.snapshot.pk, "kind": "tfidf"},
+        "/evaluations/new/": {"model_version": world.version.pk, "split": "test"},
         "/models/rollback/": {"reason": "matrix"},
         "/models/{other_version}/promote/": {"reason": "matrix"},
         "/predict/": {"text": "The acting was superb and the ending brilliant."},
