@@ -7,8 +7,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/labelling/", include("apps.labelling.api_urls")),
+    path("api/", include("apps.automation.api_urls")),
     path("api/", include("apps.api.urls")),
     path("labelling/", include("apps.labelling.urls")),
+    path("retraining/", include("apps.automation.urls")),
     path("", include("apps.dashboard.urls")),
     path("", include("apps.predictions.urls")),
 ]
