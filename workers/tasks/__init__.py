@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workers.tasks import automation as automation  # noqa: F401
+from workers.tasks import hub as hub  # noqa: F401
 from workers.tasks import imports as imports  # noqa: F401
 from workers.tasks import jobs as jobs  # noqa: F401
 from workers.tasks import predictions as predictions  # noqa: F401
