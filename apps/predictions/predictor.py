@@ -196,8 +196,9 @@ class CurrentModelPredictor:
 
 
 def _load_version(version: ModelVersion) -> LoadedModel:
-    folder = model_version_artifact_dir(version=version)
     try:
+        # With object storage: this machine's copy, fetched and checked against the manifest on first use.
+        folder = model_version_artifact_dir(version=version)
         return load_model(
             folder,
             cache_size=settings.PREDICTION_CACHE_SIZE,
@@ -205,7 +206,7 @@ def _load_version(version: ModelVersion) -> LoadedModel:
         )
     except (ArtifactError, OSError, ValueError) as error:
         raise ModelUnavailable(
-            f"Model version {version.pk} cannot be loaded from {folder}: {error} "
+            f"Model version {version.pk} cannot be loaded from {version.artifact_path}: {error} "
             "Promote another version, or restore its artifact folder."
         ) from error
 

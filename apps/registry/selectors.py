@@ -70,10 +70,10 @@ def latest_promotion_to(*, version: ModelVersion) -> Promotion | None:
 
 def model_version_card(*, version: ModelVersion) -> str | None:
     """The model card (markdown) from the version's artifact folder; None when the folder has none or is unreadable."""
-    from apps.registry.services import model_version_artifact_dir
-    from workers.ml.artifacts import MODEL_CARD_NAME
+    from apps.registry.services import model_version_artifact_file
+    from workers.ml.artifacts import MODEL_CARD_NAME, ArtifactError
 
     try:
-        return (model_version_artifact_dir(version=version) / MODEL_CARD_NAME).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return model_version_artifact_file(version=version, name=MODEL_CARD_NAME).decode("utf-8")
+    except (OSError, UnicodeDecodeError, ArtifactError):
         return None

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.common.storage import artifact_storage
 from apps.registry.models import ModelVersion, Promotion
 from apps.registry.selectors import current_model_version, rollback_target
 from apps.training.choices import ModelKind
-from workers.ml.artifacts import verify_artifacts
+from workers.ml.artifacts import ArtifactError, fetch_from_storage, publish_to_storage, read_stored_file, verify_artifacts
+from workers.ml.storage import StorageError
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -58,8 +60,38 @@ def model_version_register(*, run: TrainingRun, result: Any) -> ModelVersion:
 
 
 def model_version_artifact_dir(*, version: ModelVersion) -> Path:
-    """The folder holding a version's artifacts on this machine."""
-    return Path(settings.ARTIFACT_ROOT) / version.artifact_path
+    """The folder holding a version's artifacts on this machine.
+
+    With object storage (ARTIFACT_STORAGE_URL) it is this machine's cached copy, fetched on first use with
+    every file checked against the manifest. Raises ArtifactError when the stored model is incomplete
+    (ArtifactNotReady: no manifest yet) or fails its checksums, StorageError when storage cannot be reached.
+    """
+    if Path(version.artifact_path).is_absolute():  # a folder outside ARTIFACT_ROOT, registered as it lay
+        return Path(version.artifact_path)
+    return fetch_from_storage(artifact_storage(), version.artifact_path, Path(settings.ARTIFACT_CACHE_DIR))
+
+
+def model_version_artifact_file(*, version: ModelVersion, name: str) -> bytes:
+    """One file of a version's artifacts (its model card), checked, without fetching the whole model."""
+    if Path(version.artifact_path).is_absolute():
+        return (Path(version.artifact_path) / name).read_bytes()
+    return read_stored_file(artifact_storage(), version.artifact_path, name, Path(settings.ARTIFACT_CACHE_DIR))
+
+
+def artifacts_publish(*, folder: Path, name: str) -> str:
+    """Publish a finished artifact folder as ``name`` in the artifact storage; returns where it now lies.
+
+    Locally that is one rename into ARTIFACT_ROOT; on object storage every file is uploaded and the
+    manifest last, so no reader loads a model that is still arriving.
+    """
+    storage = artifact_storage()
+    publish_to_storage(folder, storage, name)
+    return storage.url_of(name)
+
+
+def artifacts_discard(*, name: str) -> None:
+    """Remove a published artifact folder (a run that failed after publishing); nothing there is fine."""
+    artifact_storage().remove(name)
 
 
 def model_version_promote(
@@ -225,7 +257,10 @@ def _serialise_changes_of_current() -> None:
 
 
 def _require_intact_artifacts(version: ModelVersion, *, action: str) -> None:
-    problems = verify_artifacts(model_version_artifact_dir(version=version))
+    try:
+        problems = verify_artifacts(model_version_artifact_dir(version=version))
+    except (ArtifactError, StorageError) as error:
+        problems = [str(error)]
     if problems:
         raise PromotionError(
             f"Model version {version.pk} cannot be {action}: its artifact files failed their integrity check. "

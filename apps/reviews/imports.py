@@ -9,14 +9,18 @@ heartbeats, wait at most that long), and a failed, cancelled or reaped import le
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.common.jobs import DatabaseOutage, JobRunner
+from apps.common.storage import upload_storage
 from apps.reviews.importers import ReviewImportError, ReviewRow, open_source
 from apps.reviews.models import ImportJob, Review, StagedReview
 
@@ -53,7 +57,13 @@ class ImportRunner(JobRunner[ImportJob]):
     def run(self) -> None:
         job = self.job
         source = self.options.get("source") or job.source
-        reader = open_source(source)
+        with readable_copy(source) as readable:
+            self._import(job, source, readable)
+
+    def _import(self, job: ImportJob, source: str, readable: str) -> None:
+        reader = open_source(readable)
+        if readable != source:
+            reader.location = source  # messages name the upload, not the worker's temporary copy of it
         job.source_name = checked_source_name(self.options.get("source_name") or job.source_name or reader.default_source_name)
         self.db.call(lambda: ImportJob.objects.filter(pk=job.pk).update(source_name=job.source_name))
         total = reader.total()
@@ -70,7 +80,11 @@ class ImportRunner(JobRunner[ImportJob]):
 
     def record_success(self, job: ImportJob) -> None:
         """The swap: every staged row into ``Review`` at once, skipping those another import added meanwhile."""
+        from apps.labelling.ordering import queues_take_in_new_reviews
+
         _swap_in(job)
+        # The new reviews enter the queues whose pools grow (unlabelled, all), in this same transaction.
+        queues_take_in_new_reviews()
         created = Review.objects.filter(import_job=job).count()
         job.rows_read, job.rows_created, job.rows_existing = self.rows_read, created, self.rows_read - created
         job.append_log(
@@ -81,6 +95,23 @@ class ImportRunner(JobRunner[ImportJob]):
     @classmethod
     def discard_for(cls, pk: int) -> None:
         StagedReview.objects.filter(job_id=pk).delete()
+
+
+@contextmanager
+def readable_copy(source: str) -> Iterator[str]:
+    """``source`` itself, or a temporary local copy when it is an upload waiting in object storage."""
+    storage = upload_storage()
+    key = None if storage.is_local else storage.key_of(source)
+    if key is None:
+        yield source
+        return
+    with tempfile.TemporaryDirectory(prefix="import-upload-") as folder:
+        local = Path(folder) / PurePosixPath(key).name
+        try:
+            storage.get_file(key, local)
+        except FileNotFoundError:
+            raise ReviewImportError(f"{source}: the uploaded file is no longer in storage; upload it again.") from None
+        yield str(local)
 
 
 def checked_source_name(name: str) -> str:

@@ -225,13 +225,16 @@ def review_delete(*, review: Review) -> None:
 def import_upload_enqueue(
     *, file: Any, source_name: str | None = None, created_by: AbstractBaseUser | None = None
 ) -> ImportJob:
-    """Store an uploaded file under IMPORT_UPLOAD_DIR and queue its import for a worker.
+    """Store an uploaded file in the upload storage and queue its import for a worker.
 
     ``file`` is an uploaded file (``name``, ``size``, ``chunks()``). Refused (``ReviewImportError``) when
-    it is larger than IMPORT_MAX_UPLOAD_BYTES or not a kind of file the importers read. The folder must be
-    shared with the workers, like ARTIFACT_ROOT.
+    it is larger than IMPORT_MAX_UPLOAD_BYTES or not a kind of file the importers read. The storage is
+    IMPORT_UPLOAD_DIR, a folder shared with the workers like ARTIFACT_ROOT, or object storage when
+    ARTIFACT_STORAGE_URL is set (``apps.common.storage.upload_storage``).
     """
     from django.conf import settings
+
+    from apps.common.storage import upload_storage
 
     filename = Path(str(file.name or "")).name
     if not filename.lower().endswith(UPLOAD_SUFFIXES):
@@ -247,10 +250,13 @@ def import_upload_enqueue(
         )
     if source_name is not None:
         source_name = checked_source_name(source_name)
-    folder = Path(settings.IMPORT_UPLOAD_DIR) / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    path = folder / filename
-    with path.open("wb") as out:
-        for chunk in file.chunks():
-            out.write(chunk)
-    return import_job_enqueue(source=str(path), source_name=source_name, created_by=created_by)
+    storage = upload_storage()
+    key = f"{uuid.uuid4().hex}/{filename}"
+    try:
+        with storage.open_for_writing(key) as out:
+            for chunk in file.chunks():
+                out.write(chunk)
+        return import_job_enqueue(source=storage.url_of(key), source_name=source_name, created_by=created_by)
+    except BaseException:
+        storage.remove(key.split("/")[0])  # nothing half-written or unqueued stays behind
+        raise

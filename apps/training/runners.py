@@ -1,8 +1,9 @@
 """Training and evaluation runs as kinds of job (``apps.common.jobs.JobRunner``): what each does on a worker.
 
-Training writes its artifacts to a staging folder and moves them into ``ARTIFACT_ROOT/<run id>-<short
-uuid>`` only when the run succeeds, in the transaction that registers the model version, so no
-half-written model folder is ever left behind (the reaper removes a dead worker's staging folder).
+Training writes its artifacts to a staging folder and publishes them as ``<run id>-<short uuid>`` in the
+artifact storage (a rename into ARTIFACT_ROOT, or an upload with the manifest last to object storage) only
+when the run succeeds, in the transaction that registers the model version, so no half-written model is
+ever served (the reaper removes a dead worker's staging folder).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 
 from apps.common.jobs import JobCancelled, JobRunner
-from apps.registry.services import model_version_artifact_dir, model_version_auto_promote, model_version_register
+from apps.registry.services import (
+    artifacts_discard,
+    artifacts_publish,
+    model_version_artifact_dir,
+    model_version_auto_promote,
+    model_version_register,
+)
 from apps.reviews.models import Review
 from apps.reviews.snapshots import snapshot_examples
 from apps.training.choices import EvaluationSplit, ModelKind
@@ -134,12 +141,11 @@ class TrainingRunner(JobRunner[TrainingRun]):
     def record_success(self, run: TrainingRun) -> None:
         """Move the artifacts into place and store metrics, predictions and the model version (row locked)."""
         result = self.result
-        # Named once: a retry after a database outage finds the folder already moved.
-        final = self.final_dir = getattr(self, "final_dir", None) or (
-            Path(settings.ARTIFACT_ROOT) / f"{run.pk}-{uuid.uuid4().hex[:8]}"
-        )
+        # Named once: a retry after a database outage finds the folder already published.
+        name = self.artifact_name = getattr(self, "artifact_name", None) or f"{run.pk}-{uuid.uuid4().hex[:8]}"
+        final = Path(settings.ARTIFACT_ROOT) / name
         if Path(result.artifact_dir).exists():
-            shutil.move(str(result.artifact_dir), final)
+            self.artifact_location = artifacts_publish(folder=Path(result.artifact_dir), name=name)
         shutil.rmtree(staging_dir(run.pk), ignore_errors=True)
         store_metrics(run, result.metrics)
         run.device = result.device or run.device
@@ -151,14 +157,14 @@ class TrainingRunner(JobRunner[TrainingRun]):
         model_version_auto_promote(version=version)
         run.append_log(
             f"Succeeded in {result.wall_seconds:.0f} s on {run.device}: test accuracy {run.accuracy:.4f}, "
-            f"F1 {run.f1:.4f}. Registered model version {version.pk} at {final}.\n"
+            f"F1 {run.f1:.4f}. Registered model version {version.pk} at {getattr(self, 'artifact_location', final)}.\n"
         )
 
     def discard(self) -> None:
         super().discard()
-        final = getattr(self, "final_dir", None)
-        if final is not None:
-            shutil.rmtree(final, ignore_errors=True)
+        name = getattr(self, "artifact_name", None)
+        if name is not None:
+            artifacts_discard(name=name)
 
     @classmethod
     def discard_for(cls, pk: int) -> None:

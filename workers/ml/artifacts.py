@@ -3,6 +3,12 @@
 A folder holds the model files, a `manifest.json` (what the model is, how it was trained, a checksum
 for every other file) and a model card `README.md`. It is written in a staging folder beside its final
 place and renamed into place, so a reader sees a complete model or none.
+
+Where models are kept is a `workers.ml.storage.Storage`: the local folder (ARTIFACT_ROOT) or object
+storage. `publish_to_storage` moves a finished folder there (one rename locally; on object storage every
+file first and the manifest last, so a model without its manifest is one still being written), and
+`fetch_from_storage` gives a reader a local folder: the stored one itself, or a copy in a local cache
+whose every file matched its manifest checksum when it was fetched.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 from workers.ml.config import TrainConfig
 from workers.ml.data import LABEL_NAMES
+from workers.ml.storage import Storage, StorageError
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -33,6 +40,10 @@ REQUIRED_FILES = {
 
 class ArtifactError(ValueError):
     """An artifact folder that cannot be used, with a message saying why."""
+
+
+class ArtifactNotReady(ArtifactError):
+    """A model whose manifest is not in storage (yet): its files may still be on their way, so none is read."""
 
 
 @contextmanager
@@ -164,6 +175,125 @@ def verify_artifacts(path: Path) -> list[str]:
         if name not in files:
             problems.append(f"Unexpected file {name}: it is not listed in the manifest.")
     return problems
+
+
+def publish_to_storage(folder: Path, storage: Storage, name: str) -> None:
+    """Put the finished artifact folder `folder` at `name` in `storage`, so that readers see all of it or none.
+
+    Refused (ArtifactError) when the folder fails its own checks or `name` is already published. On
+    object storage the files go up one by one and the manifest goes last; the local folder is removed
+    once everything is up, as a rename would have.
+    """
+    folder = Path(folder)
+    problems = verify_artifacts(folder)
+    if problems:
+        raise ArtifactError(f"{folder} cannot be published: " + " ".join(problems))
+    if storage.is_local:
+        if Path(storage.path(name)).exists():
+            raise ArtifactError(f"{storage.url_of(name)} already exists; publish each model under a new name.")
+        storage.move_folder_in(folder, name)
+        return
+    if storage.exists(f"{name}/{MANIFEST_NAME}"):
+        raise ArtifactError(f"{storage.url_of(name)} is already published; publish each model under a new name.")
+    for listed in _listed_files(folder):
+        storage.put_file(folder / listed, f"{name}/{listed}")
+    storage.put_file(folder / MANIFEST_NAME, f"{name}/{MANIFEST_NAME}")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def fetch_from_storage(storage: Storage, name: str, cache_dir: Path) -> Path:
+    """A local folder holding the model published at `name`.
+
+    Local storage: the stored folder itself (`verify_artifacts` and `load_model` check it where it lies).
+    Object storage: a copy under `cache_dir`, fetched once per process tree; every file's sha256 and size
+    must match the manifest, and a mismatch is refused (ArtifactError) without caching anything. A name
+    with no manifest yet raises ArtifactNotReady: its files may still be uploading.
+    """
+    storage.path(name)  # refuses a name that would leave the storage
+    if storage.is_local:
+        return Path(storage.path(name))
+    cached = Path(cache_dir) / name
+    if (cached / MANIFEST_NAME).is_file():
+        return cached
+    manifest_bytes, files = _stored_manifest(storage, name)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{cached.name}.fetching-", dir=cached.parent))
+    try:
+        for listed, recorded in sorted(files.items()):
+            _fetch_checked(storage, name, listed, recorded, staging)
+        (staging / MANIFEST_NAME).write_bytes(manifest_bytes)
+        problems = verify_artifacts(staging)
+        if problems:
+            raise ArtifactError(f"{storage.url_of(name)} cannot be used: " + " ".join(problems))
+        try:
+            os.replace(staging, cached)
+        except OSError:
+            # Another process of this machine fetched it meanwhile; its copy was checked the same way.
+            if not (cached / MANIFEST_NAME).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return cached
+
+
+def read_stored_file(storage: Storage, name: str, listed: str, cache_dir: Path) -> bytes:
+    """One file of a published model (its model card, say), checked against the manifest, without fetching the rest."""
+    if storage.is_local:
+        return (Path(storage.path(name)) / listed).read_bytes()
+    cached = Path(cache_dir) / name
+    if (cached / MANIFEST_NAME).is_file():
+        return (cached / listed).read_bytes()
+    _, files = _stored_manifest(storage, name)
+    recorded = files.get(listed)
+    if not isinstance(recorded, dict):
+        raise ArtifactError(f"The manifest of {storage.url_of(name)} does not list {listed}.")
+    data = storage.read_bytes(f"{name}/{listed}")
+    if hashlib.sha256(data).hexdigest() != recorded.get("sha256"):
+        raise ArtifactError(_mismatch(storage, name, listed))
+    return data
+
+
+def _stored_manifest(storage: Storage, name: str) -> tuple[bytes, dict[str, Any]]:
+    try:
+        manifest_bytes = storage.read_bytes(f"{name}/{MANIFEST_NAME}")
+    except FileNotFoundError:
+        raise ArtifactNotReady(
+            f"{storage.url_of(name)} has no {MANIFEST_NAME}: the model is not published yet (its files may still be "
+            "uploading), or its upload stopped part way. Wait for its training run to succeed, or retrain it."
+        ) from None
+    try:
+        manifest = json.loads(manifest_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArtifactError(f"{storage.url_of(name)}/{MANIFEST_NAME} cannot be read as JSON: {error}.") from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise ArtifactError(f"{storage.url_of(name)}/{MANIFEST_NAME} has no 'files' table, so no file can be checked.")
+    return manifest_bytes, files
+
+
+def _fetch_checked(storage: Storage, name: str, listed: str, recorded: Any, staging: Path) -> None:
+    if listed == MANIFEST_NAME or not isinstance(recorded, dict) or not {"sha256", "bytes"} <= recorded.keys():
+        raise ArtifactError(f"The manifest of {storage.url_of(name)} has a bad entry for {listed!r}.")
+    try:
+        key = f"{name}/{listed}"
+        storage.path(key)
+    except StorageError:
+        raise ArtifactError(f"The manifest of {storage.url_of(name)} lists {listed!r}, which is not a file of the model.") from None
+    target = staging / listed
+    try:
+        storage.get_file(key, target)
+    except FileNotFoundError:
+        raise ArtifactError(f"{storage.url_of(key)} is missing, though the manifest lists it. Retrain the model.") from None
+    if target.stat().st_size != recorded["bytes"] or file_digest(target) != recorded["sha256"]:
+        raise ArtifactError(_mismatch(storage, name, listed))
+
+
+def _mismatch(storage: Storage, name: str, listed: str) -> str:
+    return (
+        f"{storage.url_of(name + '/' + listed)} does not match the checksum its manifest records: the stored object "
+        "was changed or damaged after the model was published, so the model is refused. Restore the object from a "
+        "backup, or retrain the model."
+    )
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
