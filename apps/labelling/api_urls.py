@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.labelling import api
+from apps.labelling import api, noise_api
 
 app_name = "labelling_api"
 
@@ -25,4 +25,6 @@ urlpatterns = [
     path("export.jsonl", api.ExportView.as_view(), {"file_format": "jsonl"}, name="export-jsonl"),
     path("uploads/", api.UploadView.as_view(), name="upload"),
     path("snapshots/", api.SnapshotView.as_view(), name="snapshot"),
+    path("noise/", noise_api.NoiseListView.as_view(), name="noise"),
+    path("noise/<int:pk>/", noise_api.NoiseDetailView.as_view(), name="noise-detail"),
 ]

@@ -10,11 +10,17 @@ Strategies:
 - ``random``: a shuffle seeded by the queue's id, so the same pool always comes in the same order.
 - ``uncertainty``: the reviews the current model is least sure of first (its confidence, from its
   latest batch prediction of each review, ascending). Reviews it has not predicted come last.
-- ``suspicious``: reviews whose gold label the current model contradicts, most confident contradiction
-  first; then the rest of the labelled reviews, the weakest agreement first. The score is the
-  probability the model gives the review's label, ascending. Unlabelled or unpredicted reviews come last.
+- ``suspicious``: where a label-noise detection checked a review's gold label (``apps.labelling.noise``),
+  the labels it flagged come first, then the rest it checked, each by the out-of-sample probability of
+  the label (its label quality), ascending. The reviews no detection checked follow as before one
+  existed: by the probability the current model gives their label, ascending (a model trained on those
+  very labels, so it hides the noise it memorised). Unlabelled or unscored reviews come last.
 
 Ties, and the reviews that come last, keep the random order.
+
+New reviews enter the pools that grow (unlabelled, all) at the end of their queues' order, where the
+strategies put reviews with no prediction and no detection score anyway: ``queues_take_in_new_reviews``
+runs in the transaction that creates them (imports, the reviews API), so no Reorder is needed.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from apps.labelling.choices import QueuePool, QueueStrategy
-from apps.labelling.models import Assignment, LabellingQueue, QueueItem, Resolution
+from apps.labelling.models import Assignment, LabellingQueue, NoiseDetection, QueueItem, Resolution
 from apps.predictions.choices import PredictionSource
 from apps.predictions.models import Prediction
 from apps.registry.models import ModelVersion
@@ -45,9 +51,16 @@ class QueueOrder:
     predicted: int
     done: int
     model_version: ModelVersion | None
+    # Reviews ordered by a label-noise detection's out-of-sample label quality (suspicious queues).
+    noise_scored: int = 0
 
     @property
     def summary(self) -> str:
+        if self.noise_scored:
+            return (
+                f"{self.reviews:,} reviews; {self.noise_scored:,} ordered by label-noise detection (flagged labels "
+                f"first, lowest out-of-sample label quality first), the rest by the current model's batch predictions."
+            )
         if self.model_version is None:
             return f"{self.reviews:,} reviews in random order."
         return (
@@ -88,46 +101,69 @@ def order_reviews(
     strategy: str,
     seed: str,
     predictions: dict[int, tuple[int, float]],
+    label_quality: dict[int, tuple[float, bool]] | None = None,
 ) -> list[tuple[int, float | None]]:
-    """``(review id, score)`` in queue order for ``(review id, gold label)`` rows; a pure function of its inputs."""
+    """``(review id, score)`` in queue order for ``(review id, gold label)`` rows; a pure function of its inputs.
+
+    ``label_quality`` (suspicious only): ``{review id: (out-of-sample probability of its label, flagged)}``.
+    """
     shuffled = sorted(reviews)
     random.Random(seed).shuffle(shuffled)
     position = {review_id: index for index, (review_id, _) in enumerate(shuffled)}
     if strategy == QueueStrategy.RANDOM:
         return [(review_id, None) for review_id, _ in shuffled]
+    quality = label_quality if strategy == QueueStrategy.SUSPICIOUS and label_quality else {}
 
-    def score(review_id: int, gold_label: int | None) -> float | None:
+    def score(review_id: int, gold_label: int | None) -> tuple[int, float | None]:
+        """(group, score): flagged by a detection, checked by one, scored by the model, unscored."""
+        if gold_label is not None and review_id in quality:
+            label_score, flagged = quality[review_id]
+            return (0 if flagged else 1), label_score
         prediction = predictions.get(review_id)
         if prediction is None:
-            return None
+            return 3, None
         _, prob_positive = prediction
         if strategy == QueueStrategy.UNCERTAINTY:
-            return max(prob_positive, 1 - prob_positive)
+            return 2, max(prob_positive, 1 - prob_positive)
         if gold_label is None:
-            return None
-        return prob_positive if gold_label == 1 else 1 - prob_positive
+            return 3, None
+        return 2, prob_positive if gold_label == 1 else 1 - prob_positive
 
-    scored = [(review_id, score(review_id, gold_label)) for review_id, gold_label in shuffled]
-    scored.sort(key=lambda row: (row[1] is None, row[1] if row[1] is not None else 0.0, position[row[0]]))
-    return scored
+    scored = [(review_id, *score(review_id, gold_label)) for review_id, gold_label in shuffled]
+    scored.sort(key=lambda row: (row[1], row[2] if row[2] is not None else 0.0, position[row[0]]))
+    return [(review_id, value) for review_id, _, value in scored]
 
 
-def queue_order_rebuild(*, queue: LabellingQueue) -> QueueOrder:
-    """Recompute the queue's order from its pool and the current model's batch predictions, in one transaction.
+def queue_order_rebuild(*, queue: LabellingQueue, succeeding_detection: NoiseDetection | None = None) -> QueueOrder:
+    """Recompute the queue's order from its pool, the current model's batch predictions and, for a
+    suspicious queue, the latest label-noise detections; in one transaction.
 
     Labels already given stay: a review with enough labels in this queue, or a resolution, stays done.
+    ``succeeding_detection``: a detection whose success this transaction records (its scores count).
     """
+    from apps.labelling.noise import latest_label_quality
     from apps.registry.selectors import current_model_version
 
     reviews = pool_reviews(queue)
     rows = list(reviews.order_by("id").values_list("id", "gold_label"))
     version = current_model_version() if queue.strategy != QueueStrategy.RANDOM else None
     predictions = latest_batch_predictions(version, reviews) if version is not None else {}
-    ordered = order_reviews(rows, strategy=queue.strategy, seed=f"queue-{queue.pk}", predictions=predictions)
+    quality = (
+        latest_label_quality(reviews.values("id"), succeeding=succeeding_detection)
+        if queue.strategy == QueueStrategy.SUSPICIOUS
+        else {}
+    )
+    ordered = order_reviews(
+        rows, strategy=queue.strategy, seed=f"queue-{queue.pk}", predictions=predictions, label_quality=quality
+    )
     with transaction.atomic():
+        # The queue's lock: an import taking new reviews into it waits, and its reviews are not lost.
+        LabellingQueue.objects.select_for_update().filter(pk=queue.pk).exists()
         done = _done_review_ids(queue, reviews)
         QueueItem.objects.filter(queue=queue).delete()
         _insert_items(queue, ordered, done)
+        # Reviews created after the pool was read above (committed since) go at the end, as new ones do.
+        _append_missing(queue, first_rank=len(ordered))
         queue.ordered_at = timezone.now()
         queue.ordered_with = version
         queue.save(update_fields=["ordered_at", "ordered_with"])
@@ -136,7 +172,37 @@ def queue_order_rebuild(*, queue: LabellingQueue) -> QueueOrder:
         predicted=sum(review_id in predictions for review_id, _ in rows),
         done=sum(review_id in done for review_id, _ in ordered),
         model_version=version,
+        noise_scored=sum(review_id in quality and gold is not None for review_id, gold in rows),
     )
+
+
+def queues_take_in_new_reviews() -> int:
+    """Put the reviews a growing pool (unlabelled, all) has gained at the end of its queues' order.
+
+    Called in the transaction that creates reviews, so they are in the queues the moment they exist.
+    New reviews have no prediction and no detection score: every strategy puts them last anyway, here
+    in the queue's seeded random order. Returns how many items were added.
+    """
+    added = 0
+    growing = LabellingQueue.objects.filter(pool__in=[QueuePool.UNLABELLED, QueuePool.ALL]).order_by("pk")
+    with transaction.atomic():
+        for queue in growing.select_for_update():
+            last = QueueItem.objects.filter(queue=queue).order_by("-rank").values_list("rank", flat=True).first()
+            added += _append_missing(queue, first_rank=0 if last is None else last + 1)
+    return added
+
+
+def _append_missing(queue: LabellingQueue, *, first_rank: int) -> int:
+    """Add the pool's reviews the queue holds no item for, from ``first_rank`` on; the caller holds the queue's lock."""
+    if queue.pool not in (QueuePool.UNLABELLED, QueuePool.ALL):
+        return 0
+    missing = sorted(pool_reviews(queue).exclude(queue_items__queue=queue).values_list("id", flat=True))
+    if not missing:
+        return 0
+    random.Random(f"queue-{queue.pk}-{first_rank}").shuffle(missing)
+    rows = [(queue.pk, review_id, first_rank + offset, None, False) for offset, review_id in enumerate(missing)]
+    _copy_items(rows)
+    return len(rows)
 
 
 def _done_review_ids(queue: LabellingQueue, reviews: QuerySet[Review]) -> set[int]:
@@ -152,7 +218,11 @@ def _done_review_ids(queue: LabellingQueue, reviews: QuerySet[Review]) -> set[in
 
 
 def _insert_items(queue: LabellingQueue, ordered: list[tuple[int, float | None]], done: set[int]) -> None:
-    rows = [(queue.pk, review_id, rank, score, review_id in done) for rank, (review_id, score) in enumerate(ordered)]
+    _copy_items([(queue.pk, review_id, rank, score, review_id in done) for rank, (review_id, score) in enumerate(ordered)])
+
+
+def _copy_items(rows: list[tuple[int, int, int, float | None, bool]]) -> None:
+    """Write ``(queue id, review id, rank, score, is_done)`` rows: COPY on PostgreSQL, bulk inserts elsewhere."""
     if _has_copy():
         quote = connection.ops.quote_name
         meta = QueueItem._meta

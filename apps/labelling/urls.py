@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.labelling import views
+from apps.labelling import noise_views, views
 
 app_name = "labelling"
 
@@ -23,4 +23,6 @@ urlpatterns = [
     path("labels.csv", views.export, {"file_format": "csv"}, name="export-csv"),
     path("labels.jsonl", views.export, {"file_format": "jsonl"}, name="export-jsonl"),
     path("snapshot/", views.snapshot, name="snapshot"),
+    path("noise/", noise_views.noise, name="noise"),
+    path("noise/<int:detection_id>/", noise_views.noise_detection, name="noise-detection"),
 ]

@@ -6,6 +6,7 @@ from workers.tasks import automation as automation  # noqa: F401
 from workers.tasks import hub as hub  # noqa: F401
 from workers.tasks import imports as imports  # noqa: F401
 from workers.tasks import jobs as jobs  # noqa: F401
+from workers.tasks import labelling as labelling  # noqa: F401
 from workers.tasks import predictions as predictions  # noqa: F401
 from workers.tasks import registry as registry  # noqa: F401
 from workers.tasks import training as training  # noqa: F401

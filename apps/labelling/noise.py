@@ -1,0 +1,294 @@
+"""Label-noise detection as a kind of job: which labels of a snapshot or an import look wrong, and how many.
+
+The job reads the labelled reviews of its scope, has each one scored by a TF-IDF model fitted on the
+other folds (``workers.ml.noise``), and stores every review's verdict (``NoiseScore``) with the totals in
+the transaction that marks it succeeded, so a failed or cancelled detection leaves no scores behind.
+The suspicious queues then reorder by it (``apps.labelling.ordering``): flagged labels first, lowest
+out-of-sample probability of the label first.
+
+The label checked is the one the scope holds: a snapshot's frozen label; for an import, the label a
+``gold_and_human`` snapshot would take (an ML admin's settled label, else the gold label, else the
+resolved human one), so a detection over an import checks what the next snapshot would learn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, transaction
+from django.db.models import Case, F, Q, When
+from django.db.models.functions import Coalesce
+
+from apps.common import broker
+from apps.common.choices import JobStatus
+from apps.common.jobs import JobRunner
+from apps.labelling.choices import QueuePool, QueueStrategy, ResolutionMethod
+from apps.labelling.models import LabellingQueue, NoiseDetection, NoiseScore
+from apps.reviews.choices import Split
+from apps.reviews.models import DatasetSnapshot, ImportJob, Review, SnapshotItem
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from workers.ml.noise import NoiseFindings
+
+NOISE_QUEUE = "default"
+SCORE_COLUMNS = ("detection", "review", "label", "quality", "prob_positive", "is_issue")
+INSERT_BATCH_SIZE = 5_000
+# Snapshots and imports the overview lists, latest first.
+OVERVIEW_LIMIT = 50
+
+
+class NoiseDetectionError(ValueError):
+    """A detection cannot be started as asked; ``errors`` holds one message per field."""
+
+    def __init__(self, errors: dict[str, str], *, http_status: int = 400) -> None:
+        self.errors = dict(errors)
+        self.http_status = http_status
+        super().__init__(" ".join(self.errors.values()))
+
+
+class NoiseRunner(JobRunner[NoiseDetection]):
+    model = NoiseDetection
+    task_name = "labelling.detect_noise"
+    what = "label-noise detection"
+
+    @classmethod
+    def queue_for(cls, job: NoiseDetection) -> str:
+        return NOISE_QUEUE
+
+    @classmethod
+    def failure_message(cls, error: BaseException) -> str:
+        from workers.ml.noise import NoiseInputError
+
+        if isinstance(error, NoiseInputError):
+            return str(error)
+        return super().failure_message(error)
+
+    def run(self) -> None:
+        from workers.ml.noise import NoiseSettings, detect_label_noise
+
+        job = self.job
+        rows = self.db.call(lambda: labelled_rows(job))
+        self.progress.log_line(f"Checking {len(rows):,} labelled reviews of {job.scope_label} with {job.folds} folds.")
+        self.progress({"type": "step", "step": 0, "total_steps": job.folds})
+
+        def on_fold(done: int, total: int) -> None:
+            self.progress({"type": "step", "step": done, "total_steps": total})
+            self.progress.check_cancelled()
+
+        findings = detect_label_noise(
+            [text for _, _, text in rows],
+            [label for _, label, _ in rows],
+            settings=NoiseSettings(folds=job.folds, ngram_max=job.ngram_max),
+            progress=on_fold,
+            should_stop=self.progress.should_stop,
+        )
+        self.checked = [(review_id, label) for review_id, label, _ in rows]
+        self.findings = findings
+        self.progress.log_line(
+            f"Flagged {findings.flagged:,} labels; confident learning estimates {findings.estimated_issues:,} wrong "
+            f"({findings.estimated_issues / len(rows):.1%}); out-of-sample accuracy {findings.out_of_sample_accuracy:.3f}; "
+            f"{findings.seconds:.0f} s."
+        )
+
+    def record_success(self, job: NoiseDetection) -> None:
+        findings: NoiseFindings = self.findings
+        _insert_scores(job, self.checked, findings)
+        job.reviews = len(self.checked)
+        job.flagged = findings.flagged
+        job.estimated_issues = findings.estimated_issues
+        job.out_of_sample_accuracy = findings.out_of_sample_accuracy
+        job.processed = job.total = job.folds
+        # In the transaction that records the success: the queues read its scores as a succeeded detection's.
+        queues_reorder_for_noise(succeeding=job)
+
+    @classmethod
+    def discard_for(cls, pk: int) -> None:
+        NoiseScore.objects.filter(detection_id=pk).delete()
+
+
+def labelled_rows(job: NoiseDetection) -> list[tuple[int, int, str]]:
+    """``(review id, label, text)`` of the scope's labelled reviews, in review id order."""
+    if job.snapshot_id is not None:
+        items = SnapshotItem.objects.filter(snapshot_id=job.snapshot_id)
+        if job.split:
+            items = items.filter(split=job.split)
+        query = items.order_by("review_id").values_list("review_id", "label", "review__text")
+        return list(query.iterator(chunk_size=5_000))
+    label = Case(
+        When(resolution__method=ResolutionMethod.SETTLED, then=F("resolution__label")),
+        default=Coalesce("gold_label", "resolution__label"),
+    )
+    reviews = Review.objects.filter(import_job_id=job.import_job_id).filter(
+        Q(gold_label__isnull=False) | Q(resolution__isnull=False)
+    )
+    return list(reviews.order_by("id").values_list("id", label, "text").iterator(chunk_size=5_000))
+
+
+def _insert_scores(job: NoiseDetection, rows: list[tuple[int, int]], findings: NoiseFindings) -> None:
+    """Write the detection's verdict on each ``(review id, label)`` row: COPY on PostgreSQL, bulk inserts elsewhere."""
+    values = [
+        (job.pk, review_id, label, float(quality), float(probabilities[1]), bool(issue))
+        for (review_id, label), quality, probabilities, issue in zip(
+            rows, findings.quality, findings.probabilities, findings.issues, strict=True
+        )
+    ]
+    if connection.vendor == "postgresql":
+        quote = connection.ops.quote_name
+        meta = NoiseScore._meta
+        columns = ", ".join(quote(meta.get_field(name).column) for name in SCORE_COLUMNS)
+        statement = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    NoiseScore.objects.bulk_create(
+        (
+            NoiseScore(detection_id=pk, review_id=review_id, label=label, quality=quality, prob_positive=positive, is_issue=issue)
+            for pk, review_id, label, quality, positive, issue in values
+        ),
+        batch_size=INSERT_BATCH_SIZE,
+    )
+
+
+# --- Starting a detection --------------------------------------------------------------------------------
+
+
+def noise_detection_start(
+    *,
+    snapshot: DatasetSnapshot | None = None,
+    split: str = "",
+    import_job: ImportJob | None = None,
+    folds: int = 5,
+    ngram_max: int = 2,
+    created_by: AbstractBaseUser | None = None,
+    enqueue: bool = True,
+) -> NoiseDetection:
+    """Queue a detection over a snapshot (one split, or all with ``split=""``) or an import's reviews.
+
+    Raises ``NoiseDetectionError`` (a message per field) for a missing or double scope, bad fold settings,
+    or a detection of the same scope already queued or running (409); ``broker.BrokerUnavailable`` when
+    no worker can be reached, before anything is written.
+    """
+    from workers.ml.noise import NoiseSettings
+
+    errors: dict[str, str] = {}
+    if (snapshot is None) == (import_job is None):
+        errors["scope"] = "Choose what to check: a snapshot (and optionally one of its splits) or an import, not both."
+    if split and split not in Split.values:
+        errors["split"] = f"Unknown split {split!r}: choose one of {', '.join(Split.values)}, or none for every split."
+    elif split and snapshot is None:
+        errors["split"] = "A split applies to a snapshot only; leave it empty for an import."
+    if import_job is not None and import_job.status != JobStatus.SUCCEEDED:
+        errors["import_job"] = f"Import {import_job.pk} is {import_job.status}: only a finished import has reviews to check."
+    settings_errors = NoiseSettings(folds=folds, ngram_max=ngram_max).errors()
+    errors.update({name: settings_errors[name] for name in ("folds", "ngram_max") if name in settings_errors})
+    if errors:
+        raise NoiseDetectionError(errors)
+    with transaction.atomic():
+        scope = Q(snapshot=snapshot, split=split) if snapshot is not None else Q(import_job=import_job)
+        running = (
+            NoiseDetection.objects.select_for_update()
+            .filter(scope, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+            .first()
+        )
+        if running is not None:
+            raise NoiseDetectionError(
+                {"scope": f"Detection {running.pk} of {running.scope_label} is {running.status} already; wait for it."},
+                http_status=409,
+            )
+        return NoiseRunner.submit(
+            enqueue=enqueue,
+            snapshot=snapshot,
+            split=split,
+            import_job=import_job,
+            folds=folds,
+            ngram_max=ngram_max,
+            total=folds,
+            created_by=created_by,
+        )
+
+
+def queues_reorder_for_noise(*, succeeding: NoiseDetection | None = None) -> list[LabellingQueue]:
+    """Reorder the suspicious queues over labelled pools after a detection (their order reads its scores).
+
+    ``succeeding``: the detection whose success is being recorded in this transaction; its scores count
+    as a succeeded detection's already.
+    """
+    from apps.labelling.ordering import queue_order_rebuild
+
+    queues = list(
+        LabellingQueue.objects.filter(strategy=QueueStrategy.SUSPICIOUS).exclude(pool=QueuePool.UNLABELLED).order_by("pk")
+    )
+    for queue in queues:
+        queue_order_rebuild(queue=queue, succeeding_detection=succeeding)
+    return queues
+
+
+# --- Reading what detections found -----------------------------------------------------------------------
+
+
+def latest_label_quality(review_ids: Any, *, succeeding: NoiseDetection | None = None) -> dict[int, tuple[float, bool]]:
+    """``{review id: (label quality, flagged)}`` from the latest succeeded detection of each review that
+    checked its gold label (a detection of another label says nothing about this one).
+
+    ``succeeding``: a detection whose success this transaction is recording; it counts as the latest.
+    """
+    succeeded = Q(detection__status=JobStatus.SUCCEEDED)
+    if succeeding is not None:
+        succeeded |= Q(detection_id=succeeding.pk)
+    rows = (
+        NoiseScore.objects.filter(succeeded, review_id__in=review_ids, label=F("review__gold_label"))
+        .order_by("review_id", F("detection__finished_at").asc(nulls_last=True), "detection_id")
+        .values_list("review_id", "quality", "is_issue")
+    )
+    # Later rows overwrite earlier ones: each review keeps its latest detection's verdict.
+    return {review_id: (quality, is_issue) for review_id, quality, is_issue in rows.iterator(chunk_size=20_000)}
+
+
+@dataclass(frozen=True)
+class NoiseRow:
+    """One scope on the label-noise page: a snapshot (one split or all) or an import, and its detections."""
+
+    snapshot: DatasetSnapshot | None
+    import_job: ImportJob | None
+    split: str
+    latest: NoiseDetection | None  # the latest detection, whatever its status
+    result: NoiseDetection | None  # the latest that succeeded: what the estimate shown comes from
+
+    @property
+    def scope(self) -> str:
+        return "snapshot" if self.snapshot is not None else "import"
+
+
+def noise_overview(*, limit: int = OVERVIEW_LIMIT) -> list[NoiseRow]:
+    """A row per scope checked, and one per snapshot or finished import not checked yet (latest first)."""
+    found: dict[tuple[int | None, str, int | None], list[NoiseDetection]] = {}
+    for detection in NoiseDetection.objects.select_related("snapshot", "import_job").order_by("created_at", "pk"):
+        found.setdefault((detection.snapshot_id, detection.split, detection.import_job_id), []).append(detection)
+    rows: list[NoiseRow] = []
+    for snapshot in DatasetSnapshot.objects.order_by("-created_at", "-pk")[:limit]:
+        keys = sorted((key for key in found if key[0] == snapshot.pk), key=lambda key: key[1]) or [(snapshot.pk, "", None)]
+        rows.extend(_row(found.get(key, []), snapshot=snapshot, split=key[1]) for key in keys)
+    for import_job in ImportJob.objects.filter(status=JobStatus.SUCCEEDED).order_by("-created_at", "-pk")[:limit]:
+        rows.append(_row(found.get((None, "", import_job.pk), []), import_job=import_job))
+    return rows
+
+
+def _row(
+    detections: list[NoiseDetection],
+    *,
+    snapshot: DatasetSnapshot | None = None,
+    import_job: ImportJob | None = None,
+    split: str = "",
+) -> NoiseRow:
+    succeeded = [detection for detection in detections if detection.status == JobStatus.SUCCEEDED]
+    return NoiseRow(
+        snapshot=snapshot,
+        import_job=import_job,
+        split=split,
+        latest=detections[-1] if detections else None,
+        result=succeeded[-1] if succeeded else None,
+    )
