@@ -84,7 +84,8 @@ def run_in_child(runner: JobRunner[Any]) -> dict[str, Any]:
         outcome = json.loads(result_path.read_text()) if result_path.exists() else None
         if cancelled or (outcome or {}).get("cancelled"):
             raise JobCancelled
-        if outcome is None or process.returncode != 0:
+        # The child exits 0 after writing an error too: its outcome then holds the error, not a state.
+        if outcome is None or process.returncode != 0 or "state" not in outcome:
             if outcome and outcome.get("error"):
                 runner.progress.log_line(outcome.get("traceback", ""))
                 raise ChildFailed(outcome["error"])
