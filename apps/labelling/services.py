@@ -473,6 +473,8 @@ def annotation_undo(*, queue: LabellingQueue, user: AbstractBaseUser) -> Assignm
             )
         if resolution is not None:
             resolution.delete()
+            # The resolution closed the review in every queue: it reopens where its labels no longer suffice.
+            _reopen_elsewhere(review_id=annotation.review_id, queue=queue)
         QueueItem.objects.filter(queue=queue, review_id=annotation.review_id).update(is_done=False)
         now = timezone.now()
         assignment, _ = Assignment.objects.update_or_create(
@@ -483,6 +485,22 @@ def annotation_undo(*, queue: LabellingQueue, user: AbstractBaseUser) -> Assignm
         )
         annotation.delete()
     return assignment
+
+
+def _reopen_elsewhere(*, review_id: int, queue: LabellingQueue) -> None:
+    """Reopen the review's items in the other queues, except where it still has that queue's overlap of labels.
+
+    The label taken back was given in ``queue`` (an analyst labels a review once, in one queue), so it
+    counts in none of the others. The caller holds the review's item locks.
+    """
+    others = QueueItem.objects.filter(review_id=review_id, is_done=True).exclude(queue=queue).select_related("queue")
+    for item in others:
+        labels = (
+            Assignment.objects.filter(queue=item.queue, review_id=review_id, completed_at__isnull=False, skipped=False)
+            .count()
+        )
+        if labels < item.queue.overlap:
+            QueueItem.objects.filter(pk=item.pk).update(is_done=False)
 
 
 # --- Resolutions -----------------------------------------------------------------------------------------

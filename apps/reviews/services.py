@@ -178,6 +178,11 @@ def review_create_many(
                 )
         # A review another request stored meanwhile is skipped, not an error: it is read back below.
         Review.objects.bulk_create(new.values(), ignore_conflicts=True)
+        if new:
+            from apps.labelling.ordering import queues_take_in_new_reviews
+
+            # The new reviews enter the queues whose pools grow (unlabelled, all) as they are created.
+            queues_take_in_new_reviews()
         stored = {review.external_id: review for review in Review.objects.filter(source=source, external_id__in=ids)}
     results = []
     for external_id, _ in keyed:
