@@ -292,7 +292,7 @@ def model_card(manifest: dict[str, Any]) -> str:
 Created {manifest['created_at']}. Labels: 0 = negative, 1 = positive.
 
 ## Method
-{METHOD}: p(positive) = sigmoid({ensemble['intercept']:.4f} + sum of weight x log-odds of each member's
+{METHOD.capitalize()}: p(positive) = sigmoid({ensemble['intercept']:.4f} + sum of weight x log-odds of each member's
 p(positive)). The weights were fit on the snapshot's validation split and measured once on its test split.
 
 ## Members
