@@ -10,8 +10,12 @@ average is recorded too), and predict reviews per second through the web predict
 On the default snapshot it also measures scikit-learn's own ``TfidfVectorizer`` pipeline, persisted with
 skops, against the hand-written featuriser of workers/ml/tfidf.py, on the same texts.
 
+On the default snapshot it also builds the ensemble of the CPU models (``workers/ml/ensemble.py``:
+logistic regression over their log-odds, fit on validation) and measures it beside each member on test.
+
 Writes bench/results/baselines.json and prints one line per result. ``--smoke`` runs everything on a few
-thousand reviews in well under a minute and writes nothing.
+thousand reviews in well under a minute and writes nothing. ``--ensemble-only`` trains the members on the
+default snapshot and builds their ensemble, nothing else, and writes bench/results/ensemble_cpu.json.
 """
 
 from __future__ import annotations
@@ -122,6 +126,55 @@ def measure_model(name: str, settings: dict[str, Any], data: Any, folder: Path) 
     }
 
 
+def measure_ensemble(members: list[dict[str, Any]], folders: list[Path], data: Any, folder: Path) -> dict[str, Any]:
+    """The ensemble of ``members`` (trained into ``folders``), its weights fit on validation, beside each on test."""
+    from workers.ml.ensemble import METHOD, MemberSource, build_ensemble
+    from workers.ml.predictor import load_model
+
+    sources = [MemberSource(index, path) for index, path in enumerate(folders)]
+    result, wall, cpu = _timed(lambda: build_ensemble(sources, data.validation, data.test, folder / "ensemble"))
+    model = load_model(result.artifact_dir)
+    texts = [example.text for example in data.test]
+    _, predict_wall, _ = _timed(lambda: model.probabilities(texts, batch_size=256))
+    best = max(members, key=lambda row: row["accuracy"])
+    return {
+        "model": "ensemble of " + " + ".join(row["model"] for row in members),
+        "method": METHOD,
+        "weights": [item["weight"] for item in result.members],
+        "intercept": result.intercept,
+        "accuracy": result.metrics["accuracy"],
+        "f1": result.metrics["f1"],
+        "validation_accuracy": result.metrics["validation"]["accuracy"],
+        "members": [
+            {"model": row["model"], "accuracy": item["test"]["accuracy"], "f1": item["test"]["f1"],
+             "validation_accuracy": item["validation"]["accuracy"]}
+            for row, item in zip(members, result.members)
+        ],  # fmt: skip
+        "gain_over_best_member": {
+            "accuracy": result.metrics["accuracy"] - best["accuracy"],
+            "f1": result.metrics["f1"] - max(row["f1"] for row in members),
+        },
+        "beats_every_member": all(
+            result.metrics["accuracy"] > row["accuracy"] and result.metrics["f1"] > row["f1"] for row in members
+        ),
+        "build_wall_seconds": wall,
+        "build_cpu_seconds": cpu,
+        "predict_reviews_per_second": len(texts) / predict_wall,
+        "artifact_bytes": result.artifact_size,
+    }
+
+
+def print_ensemble(row: dict[str, Any]) -> None:
+    members = ", ".join(f"{item['model']} {item['accuracy']:.4f} / F1 {item['f1']:.4f}" for item in row["members"])
+    print(
+        f"baselines: default {row['model']}: accuracy {row['accuracy']:.4f} F1 {row['f1']:.4f} "
+        f"(weights {', '.join(f'{w:.2f}' for w in row['weights'])}; members: {members}; gain over the best member "
+        f"{row['gain_over_best_member']['accuracy']:+.4f} accuracy, {row['gain_over_best_member']['f1']:+.4f} F1), "
+        f"built in {row['build_wall_seconds']:.1f} s, {row['predict_reviews_per_second']:,.0f} reviews/s",
+        flush=True,
+    )
+
+
 def compare_featurisers(data: Any, folder: Path) -> dict[str, Any]:
     """scikit-learn's TfidfVectorizer pipeline (persisted with skops) against the hand-written featuriser.
 
@@ -190,11 +243,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with train.parquet and test.parquet")
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_REVIEWS:,} reviews, a quick check; writes nothing")
+    parser.add_argument(
+        "--ensemble-only", action="store_true", help="only the ensemble and its members on the default snapshot"
+    )
     args = parser.parse_args()
 
     _setup_django()
     snapshots = load_snapshots(args.data, SMOKE_REVIEWS if args.smoke else None)
+    if args.ensemble_only:
+        snapshots = {"default": snapshots["default"]}
     results: list[dict[str, Any]] = []
+    ensemble: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for snapshot, data in snapshots.items():
             for index, (name, settings) in enumerate(MODELS.items()):
@@ -208,6 +267,15 @@ def main() -> None:
                     f"{row['predict_reviews_per_second']:,.0f} reviews/s",
                     flush=True,
                 )
+            if snapshot == "default":
+                folders = [Path(scratch) / f"default-{index}" / "model" for index in range(len(MODELS))]
+                members = [row for row in results if row["snapshot"] == "default"]
+                ensemble = measure_ensemble(members, folders, data, Path(scratch))
+                print_ensemble(ensemble)
+        if args.ensemble_only:
+            if not args.smoke:
+                _write("ensemble_cpu.json", {"benchmark": "ensemble_cpu", "members": results, "ensemble": ensemble, "machine": _machine()})
+            return
         featurisers = compare_featurisers(snapshots["default"], Path(scratch))
     print(
         "baselines: featuriser, scikit-learn TfidfVectorizer vs hand-written, 1-3 grams on the default train split: "
@@ -224,15 +292,24 @@ def main() -> None:
         "results": results,
         "published": PUBLISHED,
         "featurisers": featurisers,
-        "machine": {
-            "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "note": "a machine shared with other jobs: wall seconds rise with the load average, CPU seconds less",
-        },
+        "ensemble": ensemble,
+        "machine": _machine(),
     }
+    _write("baselines.json", record)
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "note": "a machine shared with other jobs: wall seconds rise with the load average, CPU seconds less",
+    }
+
+
+def _write(name: str, record: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "baselines.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / name).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

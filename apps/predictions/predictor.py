@@ -33,6 +33,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
@@ -72,6 +73,9 @@ class Answer:
     prob_positive: float
     # The version that gave this answer: the current one, or its TF-IDF screen.
     model_version_id: int
+    # An ensemble's members, each with its own p(positive) and weight: ({"model_version_id", "kind", "weight",
+    # "prob_positive"}, ...); empty for any other kind of version.
+    members: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class ServedModel:
                 prob_negative=row["probabilities"][0],
                 prob_positive=row["probabilities"][1],
                 model_version_id=screen_id if row.get("screened") and screen_id is not None else self.version.pk,
+                members=tuple(row.get("members", ())),
             )
             for row in rows
         ]

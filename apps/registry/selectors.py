@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db.models import QuerySet
 
-from apps.registry.models import ModelVersion, Promotion
+from apps.registry.models import EnsembleBuild, ModelVersion, Promotion
+from apps.training.choices import ModelKind
 
 
 def model_version_list() -> QuerySet[ModelVersion]:
@@ -13,6 +16,7 @@ def model_version_list() -> QuerySet[ModelVersion]:
         ModelVersion.objects.select_related("training_run", "snapshot")
         # The run's log is long and never shown beside a version.
         .defer("training_run__log_tail")
+        .prefetch_related("memberships")
         .order_by("-created_at", "-pk")
     )
 
@@ -53,8 +57,11 @@ def rollback_target(current: ModelVersion | None = None) -> ModelVersion | None:
 
 def model_version_get(*, version_id: int) -> ModelVersion:
     """One version with its training run and snapshot; raises ``ModelVersion.DoesNotExist``."""
-    return ModelVersion.objects.select_related("training_run", "snapshot").defer("training_run__log_tail").get(
-        pk=version_id
+    return (
+        ModelVersion.objects.select_related("training_run", "snapshot")
+        .defer("training_run__log_tail")
+        .prefetch_related("memberships__member")
+        .get(pk=version_id)
     )
 
 
@@ -77,3 +84,25 @@ def model_version_card(*, version: ModelVersion) -> str | None:
         return model_version_artifact_file(version=version, name=MODEL_CARD_NAME).decode("utf-8")
     except (OSError, UnicodeDecodeError, ArtifactError):
         return None
+
+
+def ensemble_queue(members: Sequence[ModelVersion]) -> str:
+    """``gpu`` when a member is a transformer (scoring it wants a GPU), else ``default``."""
+    return "gpu" if any(member.kind == ModelKind.TRANSFORMER for member in members) else "default"
+
+
+def model_version_queue(version: ModelVersion) -> str:
+    """The queue whose workers should run this version's jobs (evaluations, batch predictions)."""
+    if version.kind == ModelKind.ENSEMBLE:
+        return ensemble_queue(list(version.members.all()))
+    return "gpu" if version.kind == ModelKind.TRANSFORMER else "default"
+
+
+def ensemble_build_list() -> QuerySet[EnsembleBuild]:
+    """Ensemble builds newest first, with their snapshot, result version and members."""
+    return (
+        EnsembleBuild.objects.select_related("snapshot", "model_version", "created_by")
+        .prefetch_related("members")
+        .defer("log_tail")
+        .order_by("-created_at", "-pk")
+    )

@@ -179,7 +179,10 @@ class EvaluationRunner(JobRunner[EvaluationRun]):
 
     @classmethod
     def queue_for(cls, job: EvaluationRun) -> str:
-        return QUEUE_BY_KIND.get(job.model_version.kind, "default")
+        from apps.registry.selectors import model_version_queue
+
+        # An ensemble goes where its members run: to a GPU worker when one is a transformer.
+        return model_version_queue(job.model_version)
 
     def run(self) -> None:
         from workers.ml.predictor import evaluate

@@ -35,6 +35,8 @@ MODEL_CARD_NAME = "README.md"
 REQUIRED_FILES = {
     "transformer": ("config.json", "model.safetensors", "tokenizer_config.json"),
     "tfidf": ("vocabulary.json", "weights.safetensors"),
+    # The weights and where each member lies; the members' own files are under members/ (workers/ml/ensemble.py).
+    "ensemble": ("ensemble.json",),
 }
 
 
