@@ -382,6 +382,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "apps.common.choices.JobStatus",
         "ModelKindEnum": "apps.training.choices.ModelKind",
+        "TrainedKindEnum": "apps.training.choices.TRAINED_KINDS",
         "SplitEnum": "apps.reviews.choices.Split",
         "EvaluationSplitEnum": "apps.training.choices.EvaluationSplit",
         "SplitOrBlankEnum": ["", "train", "validation", "test"],

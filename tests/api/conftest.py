@@ -12,6 +12,8 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from apps.automation.models import RetrainingCycle, TrainingPolicy
+from apps.automation.services import cycle_start, policy_create
 from apps.common.models import ApiToken
 from apps.common.roles import ANALYST, INTEGRATION, ML_ADMIN
 from apps.common.services import api_token_create
@@ -54,6 +56,10 @@ class World:
     queue: LabellingQueue
     # The review each labelling role holds in the queue (each has labelled one before it).
     held: dict[str, int]
+    # A retraining policy with a queued cycle, and one that has never run.
+    policy: TrainingPolicy
+    idle_policy: TrainingPolicy
+    cycle: RetrainingCycle
 
     def client(self, role: str) -> APIClient:
         """A client that presents ``role``'s API token (none for the anonymous)."""
@@ -129,6 +135,9 @@ def world(db: None, tfidf_artifact: Path) -> World:
         hold = assignment_next(queue=queue, user=user)
         assert hold is not None
         held[user.username] = hold.review_id
+    policy = policy_create(name="world", benchmark_snapshot=snapshot)
+    cycle = cycle_start(policy=policy, trigger="manual", enqueue=False)
+    assert cycle is not None
     return World(
         users=users,
         keys={role: key for role, (_, key) in made.items()},
@@ -146,6 +155,9 @@ def world(db: None, tfidf_artifact: Path) -> World:
         webhook=webhook,
         queue=queue,
         held=held,
+        policy=policy,
+        idle_policy=policy_create(name="idle", benchmark_snapshot=snapshot),
+        cycle=cycle,
     )
 
 

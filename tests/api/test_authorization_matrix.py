@@ -89,6 +89,15 @@ GET     /api/labelling/export.csv                          401   403   403   403
 GET     /api/labelling/export.jsonl                        401   403   403   403   200
 POST    /api/labelling/uploads/                            401   403   403   403   201
 POST    /api/labelling/snapshots/                          401   403   403   403   201
+GET     /api/retraining-policies/                          401   403   403   200   200
+POST    /api/retraining-policies/                          401   403   403   403   201
+GET     /api/retraining-policies/{policy}/                 401   403   403   200   200
+PATCH   /api/retraining-policies/{policy}/                 401   403   403   403   200
+DELETE  /api/retraining-policies/{idle_policy}/            401   403   403   403   204
+POST    /api/retraining-policies/{idle_policy}/run/        401   403   403   403   202
+GET     /api/retraining-cycles/                            401   403   403   200   200
+GET     /api/retraining-cycles/{cycle}/                    401   403   403   200   200
+POST    /api/retraining-cycles/{cycle}/cancel/             401   403   403   403   202
 """
 
 ROWS = [line.split() for line in MATRIX.strip().splitlines()]
@@ -121,6 +130,8 @@ def body_for(method: str, path: str, world: World, role: str) -> tuple[Any, str]
         ("POST", "/api/labelling/queues/{queue}/skip/"): {"review": world.held.get(role)},
         ("POST", "/api/labelling/reviews/{review}/settle/"): {"label": "negative", "reason": "checked by hand"},
         ("POST", "/api/labelling/snapshots/"): {"label_source": "gold_and_human"},
+        ("POST", "/api/retraining-policies/"): {"name": f"matrix {role}", "benchmark_snapshot": world.snapshot.pk},
+        ("PATCH", "/api/retraining-policies/{policy}/"): {"min_improvement": 0.01},
     }
     if (method, path) == ("POST", "/api/imports/"):
         upload = SimpleUploadedFile("reviews.csv", b"review,sentiment\nA fine film.,positive\n", "text/csv")
@@ -144,6 +155,9 @@ def concrete(path: str, world: World, role: str) -> str:
         "batch_job": world.batch_job.pk,
         "webhook": world.webhook.pk,
         "queue": world.queue.pk,
+        "policy": world.policy.pk,
+        "idle_policy": world.idle_policy.pk,
+        "cycle": world.cycle.pk,
         # The anonymous ask for some token; everyone else for their own.
         "own_token": world.tokens.get(role, world.tokens["analyst"]).pk,
     }
