@@ -28,8 +28,10 @@ from apps.registry.selectors import model_version_card
 from apps.registry.services import PromotionError, artifacts_publish, model_version_promote
 from apps.reviews.models import ImportJob
 from apps.reviews.services import review_import
+from apps.reviews.snapshots import snapshot_create
+from apps.training.services import training_run_create, training_run_execute
 from tests.conftest import REPO_ROOT
-from tests.registry.factories import UserFactory, train_tfidf_artifact
+from tests.registry.factories import UserFactory, make_reviews, train_tfidf_artifact
 from tests.storage.conftest import ObjectStore, files_under, use_object_store
 from workers.ml.artifacts import (
     MANIFEST_NAME,
@@ -267,3 +269,31 @@ def test_a_storage_url_that_is_not_object_storage_stops_the_platform_with_a_mess
     assert result.returncode != 0
     assert "ARTIFACT_STORAGE_URL='https://bucket.example/prefix' is not an object storage URL" in result.stderr
 
+
+
+@pytest.mark.django_db
+def test_a_run_whose_upload_fails_part_way_fails_and_leaves_nothing_in_storage(
+    web: ObjectStore, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_reviews(60, labelled=True)
+    snapshot = snapshot_create(name="sixty", train_fraction=0.66, validation_fraction=0.17, test_fraction=0.17)
+    run = training_run_create(snapshot=snapshot, kind="tfidf", enqueue=False)
+    uploaded: list[str] = []
+    put_file = Storage.put_file
+
+    def lose_the_connection_at_the_manifest(self: Storage, local: Path, key: str) -> None:
+        if key.endswith(f"/{MANIFEST_NAME}"):
+            raise StorageError(f"Could not write {self.url_of(key)}: Connection reset by peer")
+        uploaded.append(key)
+        put_file(self, local, key)
+
+    monkeypatch.setattr(Storage, "put_file", lose_the_connection_at_the_manifest)
+    training_run_execute(run_id=run.pk, worker="test-worker")
+    run.refresh_from_db()
+
+    assert run.status == "failed"
+    assert "Connection reset by peer" in run.error
+    assert len(uploaded) >= 2  # the model files went up before the manifest failed
+    assert web.storage().list_files("artifacts") == []  # and were removed again
+    assert not ModelVersion.objects.filter(training_run=run).exists()
+    assert files_under(settings.ARTIFACT_ROOT) == []
