@@ -154,6 +154,11 @@ class RetrainingCycle(Job):
         return self.candidate_score - self.current_score
 
     @property
+    def difference_display(self) -> str:
+        """The candidate's lead over the current model, signed ("+0.0123"), or "" when not both were scored."""
+        return "" if self.difference is None else f"{self.difference:+.4f}"
+
+    @property
     def outcome(self) -> str:
         """What the cycle came to, in words: the decision, or why it stopped."""
         if self.status in ACTIVE_STATUSES:
