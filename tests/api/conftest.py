@@ -17,12 +17,14 @@ from apps.automation.services import cycle_start, policy_create
 from apps.common.models import ApiToken
 from apps.common.roles import ANALYST, INTEGRATION, ML_ADMIN
 from apps.common.services import api_token_create
-from apps.labelling.models import LabellingQueue
+from apps.labelling.models import LabellingQueue, NoiseDetection
+from apps.labelling.noise import noise_detection_start
 from apps.labelling.services import annotation_create, assignment_next, queue_create
 from apps.predictions.batch import batch_prediction_job_create
 from apps.predictions.models import BatchPredictionJob, Prediction
 from apps.predictions.predictor import predictor
-from apps.registry.models import ModelVersion
+from apps.registry.ensembles import ensemble_build_create
+from apps.registry.models import EnsembleBuild, ModelVersion
 from apps.registry.services import model_version_promote
 from apps.reviews.models import DatasetSnapshot, ImportJob, Review
 from apps.reviews.snapshots import snapshot_create
@@ -60,6 +62,10 @@ class World:
     policy: TrainingPolicy
     idle_policy: TrainingPolicy
     cycle: RetrainingCycle
+    # A label-noise detection of the snapshot's validation split, still queued.
+    noise: NoiseDetection
+    # An ensemble build of version and other_version, still queued.
+    ensemble: EnsembleBuild
 
     def client(self, role: str) -> APIClient:
         """A client that presents ``role``'s API token (none for the anonymous)."""
@@ -158,6 +164,8 @@ def world(db: None, tfidf_artifact: Path) -> World:
         policy=policy,
         idle_policy=policy_create(name="idle", benchmark_snapshot=snapshot),
         cycle=cycle,
+        noise=noise_detection_start(snapshot=snapshot, split="validation", enqueue=False),
+        ensemble=ensemble_build_create(members=[version, other_version], enqueue=False),
     )
 
 

@@ -57,6 +57,10 @@ POST    /api/models/rollback/                              401   403   403   403
 GET     /api/models/{version}/                             401   403   200   200   200
 GET     /api/models/{version}/card/                        401   403   200   200   200
 POST    /api/models/{other_version}/promote/               401   403   403   403   200
+GET     /api/models/ensembles/                             401   403   200   200   200
+POST    /api/models/ensembles/                             401   403   403   403   202
+GET     /api/models/ensembles/{ensemble}/                  401   403   200   200   200
+POST    /api/models/ensembles/{ensemble}/cancel/           401   403   403   403   200
 POST    /api/predict                                       401   403   200   200   200
 GET     /api/predictions/                                  401   403   200   200   200
 GET     /api/predictions/{prediction}/                     401   403   404   200   200
@@ -89,6 +93,9 @@ GET     /api/labelling/export.csv                          401   403   403   403
 GET     /api/labelling/export.jsonl                        401   403   403   403   200
 POST    /api/labelling/uploads/                            401   403   403   403   201
 POST    /api/labelling/snapshots/                          401   403   403   403   201
+GET     /api/labelling/noise/                              401   403   403   403   200
+POST    /api/labelling/noise/                              401   403   403   403   202
+GET     /api/labelling/noise/{noise}/                      401   403   403   403   200
 GET     /api/retraining-policies/                          401   403   403   200   200
 POST    /api/retraining-policies/                          401   403   403   403   201
 GET     /api/retraining-policies/{policy}/                 401   403   403   200   200
@@ -130,6 +137,8 @@ def body_for(method: str, path: str, world: World, role: str) -> tuple[Any, str]
         ("POST", "/api/labelling/queues/{queue}/skip/"): {"review": world.held.get(role)},
         ("POST", "/api/labelling/reviews/{review}/settle/"): {"label": "negative", "reason": "checked by hand"},
         ("POST", "/api/labelling/snapshots/"): {"label_source": "gold_and_human"},
+        ("POST", "/api/labelling/noise/"): {"snapshot": world.snapshot.pk, "split": "train"},
+        ("POST", "/api/models/ensembles/"): {"members": [world.version.pk, world.other_version.pk]},
         ("POST", "/api/retraining-policies/"): {"name": f"matrix {role}", "benchmark_snapshot": world.snapshot.pk},
         ("PATCH", "/api/retraining-policies/{policy}/"): {"min_improvement": 0.01},
     }
@@ -158,6 +167,8 @@ def concrete(path: str, world: World, role: str) -> str:
         "policy": world.policy.pk,
         "idle_policy": world.idle_policy.pk,
         "cycle": world.cycle.pk,
+        "noise": world.noise.pk,
+        "ensemble": world.ensemble.pk,
         # The anonymous ask for some token; everyone else for their own.
         "own_token": world.tokens.get(role, world.tokens["analyst"]).pk,
     }
