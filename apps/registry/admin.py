@@ -288,3 +288,7 @@ class EnsembleBuildAdmin(admin.ModelAdmin):
 
 def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+# Hugging Face Hub jobs have their own module; importing it registers their admin.
+from apps.registry import admin_hub as admin_hub  # noqa: E402,F401

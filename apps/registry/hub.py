@@ -36,16 +36,8 @@ if TYPE_CHECKING:
 LICENSE_MAX = 64
 
 
-def hub_publish_submit(
-    *,
-    version: ModelVersion,
-    repo_id: str,
-    private: bool,
-    license: str = "apache-2.0",
-    by: AbstractBaseUser | None = None,
-    enqueue: bool = True,
-) -> HubJob:
-    """Queue publishing `version` to the Hub repository `repo_id`; HubError says why it was refused."""
+def hub_publish_check(*, version: ModelVersion, repo_id: str, license: str = "apache-2.0") -> tuple[str, str]:
+    """The repository id and license to publish `version` with, cleaned; HubError says why it would be refused."""
     repo_id = repo_id.strip()
     hub_token()
     problem = repo_id_problem(repo_id)
@@ -58,10 +50,38 @@ def hub_publish_submit(
     license = license.strip() or "apache-2.0"
     if len(license) > LICENSE_MAX or not license.replace("-", "").replace(".", "").isalnum():
         raise HubError(f"{license!r} is not a license identifier such as apache-2.0, mit or other.")
+    return repo_id, license
+
+
+def hub_publish_submit(
+    *,
+    version: ModelVersion,
+    repo_id: str,
+    private: bool,
+    license: str = "apache-2.0",
+    by: AbstractBaseUser | None = None,
+    enqueue: bool = True,
+) -> HubJob:
+    """Queue publishing `version` to the Hub repository `repo_id`; HubError says why it was refused."""
+    repo_id, license = hub_publish_check(version=version, repo_id=repo_id, license=license)
     return HubRunner.submit(
         enqueue=enqueue, action=HubJob.Action.PUBLISH, model_version=version, repo_id=repo_id, private=private,
         license=license, created_by=by,
     )  # fmt: skip
+
+
+def hub_register_check(*, source: str, snapshot: DatasetSnapshot) -> str:
+    """The source to register, cleaned; HubError says why it would be refused."""
+    source = source.strip()
+    if not source:
+        raise HubError("Give the model to register: a Hub model id (owner/name) or a folder on the workers.")
+    if not source.startswith(("/", "~", ".")):
+        problem = repo_id_problem(source)
+        if problem:
+            raise HubError(f"{problem} (Or give an absolute path to a folder on the workers.)")
+    if not snapshot.test_count:
+        raise HubError(f"Snapshot {snapshot.pk} has no test reviews to score the model on; choose another snapshot.")
+    return source
 
 
 def hub_register_submit(
@@ -73,15 +93,7 @@ def hub_register_submit(
     enqueue: bool = True,
 ) -> HubJob:
     """Queue registering the model `source` (a Hub id or a folder on the workers), scored on `snapshot`'s test split."""
-    source = source.strip()
-    if not source:
-        raise HubError("Give the model to register: a Hub model id (owner/name) or a folder on the workers.")
-    if not source.startswith(("/", "~", ".")):
-        problem = repo_id_problem(source)
-        if problem:
-            raise HubError(f"{problem} (Or give an absolute path to a folder on the workers.)")
-    if not snapshot.test_count:
-        raise HubError(f"Snapshot {snapshot.pk} has no test reviews to score the model on; choose another snapshot.")
+    source = hub_register_check(source=source, snapshot=snapshot)
     return HubRunner.submit(
         enqueue=enqueue, action=HubJob.Action.REGISTER, source=source, revision=revision.strip(), snapshot=snapshot,
         created_by=by,
