@@ -29,7 +29,8 @@ def evaluated(version: Any, name: str, count: int) -> int:
     for n in range(count):
         positive = n % 3 != 0
         words = "a wonderful, moving film with a superb cast" if positive else "a dreadful, boring film"
-        rows.append({"text": f"{words}. " * (1 + n % 9), "label": int(positive), "rating": (n % 10) + 1})
+        text = f"Review {n}: " + f"{words}. " * (1 + n % 9)
+        rows.append({"text": text, "label": int(positive), "rating": (n % 10) + 1})
     upload = SimpleUploadedFile(name, "".join(json.dumps(row) + "\n" for row in rows).encode())
     evaluation = evaluation_run_create(model_version=version, dataset=evaluation_dataset_create(file=upload))
     evaluation_run_execute(run_id=evaluation.pk)
