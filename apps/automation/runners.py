@@ -1,9 +1,10 @@
 """A retraining cycle as a kind of job: snapshot -> train -> score candidate and current -> promote or not.
 
-One job does the whole cycle on one worker, calling each step's own service in this process (a
-training run and evaluations created with ``enqueue=False`` and executed here): a cycle waiting on a
-worker for runs queued behind it would never finish on a single worker, and here every step's row
-still records its own progress, heartbeat and outcome. The cycle's queue is its kind's (transformers
+One job does the whole cycle on one worker, calling each step's own service (a training run and
+evaluations created with ``enqueue=False`` and executed by this worker, each in a process of its own
+as the worker runs them, ``steps_in_child``): a cycle waiting on a worker for runs queued behind it
+would never finish on a single worker, and here every step's row still records its own progress,
+heartbeat and outcome. The cycle's queue is its kind's (transformers
 on ``gpu``). A step that fails fails the cycle, and the current model stays.
 
 Both models are scored on the policy's benchmark split, and compared on the benchmark reviews that
@@ -29,7 +30,7 @@ from apps.reviews.choices import Split
 from apps.reviews.models import SnapshotItem
 from apps.reviews.snapshots import SnapshotError, snapshot_create
 from apps.training.models import EvaluationRun, RunPrediction
-from apps.training.runners import QUEUE_BY_KIND
+from apps.training.runners import QUEUE_BY_KIND, EvaluationRunner, TrainingRunner
 from apps.training.services import (
     RunConfigError,
     evaluation_run_create,
@@ -94,7 +95,10 @@ class CycleRunner(JobRunner[RetrainingCycle]):
         except RunConfigError as error:
             raise CycleFailed(f"The training run could not be created: {error}") from None
         self._set(training_run=run)
-        training_run_execute(run_id=run.pk, worker=cycle.worker)
+        if self.options.get("steps_in_child"):
+            TrainingRunner.handle(run.pk, worker=cycle.worker, in_child=True)
+        else:
+            training_run_execute(run_id=run.pk, worker=cycle.worker)
         run.refresh_from_db()
         if run.status != JobStatus.SUCCEEDED:
             reason = f": {run.error}" if run.error else "."
@@ -145,7 +149,10 @@ class CycleRunner(JobRunner[RetrainingCycle]):
         except RunConfigError as error:
             raise CycleFailed(f"Model version {version.pk} could not be scored on the benchmark: {error}") from None
         self._set(**{field: evaluation})
-        evaluation_run_execute(run_id=evaluation.pk, worker=self.job.worker)
+        if self.options.get("steps_in_child"):
+            EvaluationRunner.handle(evaluation.pk, worker=self.job.worker, in_child=True)
+        else:
+            evaluation_run_execute(run_id=evaluation.pk, worker=self.job.worker)
         evaluation.refresh_from_db()
         if evaluation.status != JobStatus.SUCCEEDED:
             reason = f": {evaluation.error}" if evaluation.error else "."

@@ -66,7 +66,8 @@ def test_labelling_enough_reviews_starts_one_cycle_that_promotes_the_better_mode
     assert cycle.status == JobStatus.SUCCEEDED, f"{cycle.error}\n{cycle.log_tail}"
     assert cycle.promoted, cycle.decision
     assert current_model_version() == cycle.candidate
-    assert cycle.snapshot.size == 20 + 30, "the snapshot holds the old human labels and the 30 new ones"
+    # The old human labels and the 30 new ones, and the 31st if it came before the worker took the snapshot.
+    assert cycle.snapshot.size in (20 + 30, 20 + 31)
     assert cycle.training_run.status == JobStatus.SUCCEEDED
     assert cycle.benchmark_reviews == benchmark.test_count and cycle.benchmark_excluded == 0
     assert cycle.candidate_score > cycle.current_score + 0.05

@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="automation.run_cycle", bind=True, acks_late=True, ignore_result=True)
 def run_cycle(self: Task, job_id: int) -> None:
-    CycleRunner.handle(job_id, worker=self.request.hostname)
+    # Its training run and evaluations each go to a process of their own, as their own tasks would.
+    CycleRunner.handle(job_id, worker=self.request.hostname, steps_in_child=True)
 
 
 @shared_task(name="automation.run_scheduled_cycle", ignore_result=True)
