@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apps.common.broker import BrokerUnavailable
 from apps.common.choices import JobStatus
 from apps.labelling.models import NoiseDetection
-from apps.labelling.noise import NoiseDetectionError, noise_detection_start, noise_overview
+from apps.labelling.noise import OVERVIEW_LIMIT, NoiseDetectionError, noise_detection_start, noise_overview
 from apps.labelling.views import ml_admin_required
 from apps.reviews.models import DatasetSnapshot, ImportJob
 
@@ -31,7 +31,8 @@ def noise(request: HttpRequest) -> HttpResponse:
         return redirect("labelling:noise")
     rows = noise_overview()
     busy = NoiseDetection.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists()
-    context = {"rows": rows, "busy": busy, "poll_seconds": POLL_SECONDS}
+    snapshots = DatasetSnapshot.objects.order_by("-created_at", "-pk")[:OVERVIEW_LIMIT]
+    context = {"rows": rows, "busy": busy, "poll_seconds": POLL_SECONDS, "snapshots": snapshots}
     if request.htmx:
         return render(request, f"{TEMPLATE}#table", context, status=200 if busy else STOP_POLLING)
     return render(request, TEMPLATE, context)
