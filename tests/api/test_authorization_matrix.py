@@ -16,6 +16,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test.client import encode_multipart
 
+from apps.registry.models import HubJob
+from apps.training.models import EvaluationDataset
 from tests.api.conftest import PASSWORD, ROLE_ORDER, World
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +52,9 @@ GET     /api/evaluation-runs/                              401   403   200   200
 POST    /api/evaluation-runs/                              401   403   403   403   202
 GET     /api/evaluation-runs/{evaluation}/                 401   403   200   200   200
 POST    /api/evaluation-runs/{evaluation}/cancel/          401   403   403   403   200
+GET     /api/evaluation-datasets/                          401   403   200   200   200
+POST    /api/evaluation-datasets/                          401   403   403   403   201
+GET     /api/evaluation-datasets/{dataset}/                401   403   200   200   200
 GET     /api/models/                                       401   403   200   200   200
 GET     /api/models/current/                               401   403   200   200   200
 GET     /api/models/promotions/                            401   403   200   200   200
@@ -61,6 +66,10 @@ GET     /api/models/ensembles/                             401   403   200   200
 POST    /api/models/ensembles/                             401   403   403   403   202
 GET     /api/models/ensembles/{ensemble}/                  401   403   200   200   200
 POST    /api/models/ensembles/{ensemble}/cancel/           401   403   403   403   200
+POST    /api/models/{version}/publish/                     401   403   403   403   400
+POST    /api/models/register/                              401   403   403   403   202
+GET     /api/models/hub-jobs/                              401   403   200   200   200
+GET     /api/models/hub-jobs/{hub_job}/                    401   403   200   200   200
 POST    /api/predict                                       401   403   200   200   200
 GET     /api/predictions/                                  401   403   200   200   200
 GET     /api/predictions/{prediction}/                     401   403   404   200   200
@@ -139,12 +148,17 @@ def body_for(method: str, path: str, world: World, role: str) -> tuple[Any, str]
         ("POST", "/api/labelling/snapshots/"): {"label_source": "gold_and_human"},
         ("POST", "/api/labelling/noise/"): {"snapshot": world.snapshot.pk, "split": "train"},
         ("POST", "/api/models/ensembles/"): {"members": [world.version.pk, world.other_version.pk]},
+        # The world's version is a TF-IDF model: an ML admin passes the check and hears why it cannot be published.
+        ("POST", "/api/models/{version}/publish/"): {"repo_id": "acme/imdb-sentiment"},
+        ("POST", "/api/models/register/"): {"source": "acme/distilbert-imdb", "snapshot": world.snapshot.pk},
         ("POST", "/api/retraining-policies/"): {"name": f"matrix {role}", "benchmark_snapshot": world.snapshot.pk},
         ("PATCH", "/api/retraining-policies/{policy}/"): {"min_improvement": 0.01},
     }
     if (method, path) == ("POST", "/api/imports/"):
         upload = SimpleUploadedFile("reviews.csv", b"review,sentiment\nA fine film.,positive\n", "text/csv")
         return {"file": upload}, "multipart"
+    if (method, path) == ("POST", "/api/evaluation-datasets/"):
+        return {"file": SimpleUploadedFile("june.jsonl", b'{"text": "A fine film.", "label": 1}\n')}, "multipart"
     if (method, path) == ("POST", "/api/labelling/uploads/"):
         return {"file": SimpleUploadedFile("to-label.txt", b"A review to label.\n", "text/plain")}, "multipart"
     return bodies.get((method, path), {} if method in ("POST", "PATCH") else None), "json"
@@ -158,6 +172,9 @@ def concrete(path: str, world: World, role: str) -> str:
         "snapshot": world.snapshot.pk,
         "run": world.run.pk,
         "evaluation": world.evaluation.pk,
+        "dataset": EvaluationDataset.objects.get_or_create(
+            name="matrix", defaults={"filename": "matrix.jsonl", "source_name": "eval-matrix"}
+        )[0].pk,
         "version": world.version.pk,
         "other_version": world.other_version.pk,
         "prediction": world.prediction.pk,
@@ -169,6 +186,7 @@ def concrete(path: str, world: World, role: str) -> str:
         "cycle": world.cycle.pk,
         "noise": world.noise.pk,
         "ensemble": world.ensemble.pk,
+        "hub_job": HubJob.objects.get_or_create(action="publish", repo_id="acme/matrix", model_version=world.version)[0].pk,
         # The anonymous ask for some token; everyone else for their own.
         "own_token": world.tokens.get(role, world.tokens["analyst"]).pk,
     }
