@@ -133,3 +133,25 @@ def test_the_retraining_page_shows_each_cycle_to_ml_admins_only(
     assert polled.status_code == 200 and 'hx-trigger="every 2s"' in polled.content.decode()
     RetrainingCycle.objects.filter(status=JobStatus.QUEUED).update(status=JobStatus.CANCELLED)
     assert client.get("/retraining/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="cycles").status_code == 286
+
+
+def test_the_admin_saves_a_policy_with_its_schedule_and_refuses_a_bad_one_field_by_field(
+    benchmark: DatasetSnapshot, admin_client: Any
+) -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    form = {
+        "name": "weekly", "is_active": "on", "kind": "tfidf", "hyperparameters": '{"tfidf_c": 4.0}',
+        "label_source": "gold_and_human", "snapshot_seed": "42", "min_new_labels": "", "schedule": "0 4 * * 0",
+        "benchmark_snapshot": str(benchmark.pk), "benchmark_split": "test", "metric": "f1", "min_improvement": "0.01",
+    }  # fmt: skip
+    bad = admin_client.post("/admin/automation/trainingpolicy/add/", {**form, "hyperparameters": '{"epochs": 0}'})
+    assert bad.status_code == 200
+    assert "epochs: Epochs must be between 1 and 100 (got 0)." in bad.content.decode()
+    assert not TrainingPolicy.objects.exists()
+
+    saved = admin_client.post("/admin/automation/trainingpolicy/add/", form)
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    policy = TrainingPolicy.objects.get()
+    assert (policy.hyperparameters, policy.metric, policy.min_improvement) == ({"tfidf_c": 4.0}, "f1", 0.01)
+    assert PeriodicTask.objects.get(pk=policy.periodic_task_id).crontab.day_of_week == "0"
