@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.labelling.forms import QueueForm
-from apps.labelling.models import Annotation, Assignment, LabellingQueue, Resolution
+from apps.labelling.models import Annotation, Assignment, LabellingQueue, NoiseDetection, Resolution
 from apps.labelling.ordering import queue_order_rebuild
 
 
@@ -42,7 +42,7 @@ class LabellingQueueAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Reorder (new reviews in the pool, the current model's latest batch predictions)")
+    @admin.action(description="Reorder (the current model's latest batch predictions and label-noise detections)")
     def reorder(self, request: HttpRequest, queryset: QuerySet[LabellingQueue]) -> None:
         for queue in queryset:
             order = queue_order_rebuild(queue=queue)
@@ -68,3 +68,18 @@ class ResolutionAdmin(admin.ModelAdmin):
     list_display = ["review", "label", "method", "settled_by", "updated_at"]
     list_filter = ["method", "label"]
     raw_id_fields = ["review"]
+
+
+@admin.register(NoiseDetection)
+class NoiseDetectionAdmin(admin.ModelAdmin):
+    """Read only: detections are started from the label-noise page or the API, and run on a worker."""
+
+    list_display = ["id", "status", "snapshot", "split", "import_job", "reviews", "estimated_issues", "flagged", "created_at"]
+    list_filter = ["status"]
+    readonly_fields = [field.name for field in NoiseDetection._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
