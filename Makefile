@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The web server and one Celery worker per queue, as in production; Ctrl-C stops all three. AUTO_PROMOTE
-# is on unless set, so the TF-IDF baseline that bootstrap queues on a first start becomes the current model.
+# The web server, one Celery worker per queue and Celery beat (retraining schedules), as in production;
+# Ctrl-C stops them all. AUTO_PROMOTE is on unless set, so the TF-IDF baseline that bootstrap queues on a
+# first start becomes the current model.
 run: $(STAMP)
 	@export DEBUG=$${DEBUG:-1} AUTO_PROMOTE=$${AUTO_PROMOTE:-1} SITE_URL=http://$(HOST):$(PORT)/; \
 	$(PY) manage.py migrate --noinput && \
@@ -35,6 +36,7 @@ run: $(STAMP)
 	  cores=$$(nproc); worker_threads=$${TORCH_THREADS:-$$(( cores > 1 ? cores - 1 : 1 ))}; \
 	  TORCH_THREADS=$$worker_threads $(PY) -m celery -A sentimentsite worker -Q gpu --pool solo -n gpu@%h --loglevel INFO & \
 	  TORCH_THREADS=$$worker_threads $(PY) -m celery -A sentimentsite worker -Q default --pool solo -n default@%h --loglevel INFO & \
+	  $(PY) -m celery -A sentimentsite beat --loglevel INFO & \
 	  $(PY) manage.py runserver $(HOST):$(PORT); }
 
 services:

@@ -172,7 +172,7 @@ class SubscriptionListView(ApiListView):
         tags=["webhooks"],
         description=(
             "Subscribe a URL to events: `training_run.finished`, `evaluation_run.finished`, "
-            "`model_version.promoted`, `import.finished`. Each delivery is a signed JSON POST (see the guide at "
+            "`model_version.promoted`, `import.finished`, `cycle.finished` (a retraining cycle). Each delivery is a signed JSON POST (see the guide at "
             "the top); failures are retried with growing delays. The URL must be on a public address. The "
             "answer holds the secret that signs the deliveries: the only time it is shown."
         ),
