@@ -154,7 +154,11 @@ class EvaluationDatasetDetailView(ApiView):
 
     required = {"GET": READ_MODELS}
 
-    @extend_schema(tags=["evaluation runs"], responses=EvaluationDatasetSerializer)
+    @extend_schema(
+        tags=["evaluation runs"],
+        responses=EvaluationDatasetSerializer,
+        examples=[OpenApiExample("An evaluation file", value=DATASET_EXAMPLE, response_only=True)],
+    )
     def get(self, request: Request, pk: int) -> Response:
         dataset = get_or_404(EvaluationDataset.objects.select_related("created_by"), pk, "evaluation file")
         return Response(EvaluationDatasetSerializer(dataset).data)
