@@ -20,7 +20,13 @@ from apps.common.storage import artifact_storage
 from apps.registry.models import ModelVersion, Promotion
 from apps.registry.selectors import current_model_version, rollback_target
 from apps.training.choices import ModelKind
-from workers.ml.artifacts import ArtifactError, fetch_from_storage, publish_to_storage, read_stored_file, verify_artifacts
+from workers.ml.artifacts import (
+    ArtifactError,
+    fetch_from_storage,
+    publish_to_storage,
+    read_stored_file,
+    verify_artifacts,
+)
 from workers.ml.storage import StorageError
 
 if TYPE_CHECKING:

@@ -29,7 +29,12 @@ from apps.training.runners import EvaluationRunner, TrainingRunner
 from apps.training.services import training_run_create
 from tests.conftest import WorkerProcess, start_worker, wait_until, worker_environment
 from tests.registry.factories import UserFactory, make_reviews, review_text
-from tests.storage.conftest import ObjectStore, files_under, new_object_store, use_object_store
+from tests.storage.conftest import (
+    ObjectStore,
+    files_under,
+    new_object_store,
+    use_object_store,
+)
 from tests.training.conftest import worker_database_url
 from workers.ml.artifacts import MANIFEST_NAME
 
