@@ -147,7 +147,18 @@ class EnsembleBuildCancelView(ApiView):
     required = {"POST": MANAGE}
     parser_classes = [JSONParser]
 
-    @extend_schema(tags=["models"], request=None, responses=EnsembleBuildSerializer)
+    @extend_schema(
+        tags=["models"],
+        request=None,
+        responses=EnsembleBuildSerializer,
+        examples=[
+            OpenApiExample(
+                "Cancelled",
+                value={**BUILD_EXAMPLE, "status": "cancelled", "model_version": None, "processed": 4096, "finished_at": None},
+                response_only=True,
+            )
+        ],
+    )
     def post(self, request: Request, pk: int) -> Response:
         build = get_or_404(ensemble_build_list(), pk, "ensemble build")
         try:

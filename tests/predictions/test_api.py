@@ -38,6 +38,8 @@ def test_one_review_gets_its_label_confidence_probabilities_and_model_version(
             "probabilities": {"negative": prediction.prob_negative, "positive": prediction.prob_positive},
             "model_version": version.pk,
             "prediction_id": prediction.pk,
+            # Only an ensemble names members.
+            "members": [],
         }
     ]
     assert body["model_version"]["id"] == version.pk and body["model_version"]["kind"] == "tfidf"
