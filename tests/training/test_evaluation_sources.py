@@ -154,3 +154,25 @@ def test_a_file_over_the_upload_cap_or_into_an_imported_source_is_refused(settin
     with pytest.raises(EvaluationDataError, match="holds reviews that were imported"):
         evaluation_dataset_create(file=jsonl_file(labelled_rows(2)), source_name="imdb")
     assert not EvaluationDataset.objects.exists() and Review.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_the_evaluate_command_stores_a_labelled_file_and_evaluates_on_it(tfidf_artifact: Path, tmp_path: Path) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    version = make_version(tfidf_artifact)
+    path = tmp_path / "june.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in labelled_rows(6)))
+    out = StringIO()
+
+    call_command("evaluate", "--model-version", str(version.pk), "--file", str(path), "--now", stdout=out)
+
+    evaluation = EvaluationRun.objects.get()
+    assert (evaluation.split, evaluation.dataset.source_name, evaluation.total) == ("file", "eval-june", 6)
+    assert f"on 6 reviews of the uploaded file june.jsonl: accuracy {evaluation.accuracy:.4f}" in out.getvalue()
+    path.write_text('{"text": "no label"}\n')
+    with pytest.raises(CommandError, match="june.jsonl, review 1: no label"):
+        call_command("evaluate", "--model-version", str(version.pk), "--file", str(path), "--now", stdout=out)
+    assert EvaluationRun.objects.count() == 1
