@@ -11,6 +11,7 @@ through s3fs as a real server expects, and what each process does with what it r
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -302,3 +303,21 @@ def test_a_run_whose_upload_fails_part_way_fails_and_leaves_nothing_in_storage(
     assert web.storage().list_files("artifacts") == []  # and were removed again
     assert not ModelVersion.objects.filter(training_run=run).exists()
     assert files_under(settings.ARTIFACT_ROOT) == []
+
+
+@pytest.mark.django_db
+def test_a_web_process_that_cannot_reach_its_storage_answers_503_and_says_what_to_check(
+    web: ObjectStore, settings: Any
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.ARTIFACT_STORAGE_ENDPOINT_URL = f"http://127.0.0.1:{port}"
+    ModelVersion.objects.create(kind="tfidf", artifact_path="v-unreachable", is_current=True)
+
+    response = api_client().post("/api/predict", {"text": POSITIVE_TEXT}, format="json")
+
+    assert response.status_code == 503
+    message = response.json()["error"]["message"]
+    assert f"Could not read {web.url}/artifacts/v-unreachable/manifest.json" in message
+    assert "Check that the storage server answers (ARTIFACT_STORAGE_ENDPOINT_URL)" in message

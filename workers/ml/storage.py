@@ -38,7 +38,12 @@ class Storage:
         if not text:
             raise StorageError("A storage root needs a folder path or a URL such as s3://bucket/prefix.")
         options: dict[str, Any] = {}
+        # What the S3 client raises besides OSError (no credentials, no connection), to be said as a StorageError.
+        self._client_errors: tuple[type[Exception], ...] = ()
         if text.startswith("s3://"):
+            from botocore.exceptions import BotoCoreError
+
+            self._client_errors = (BotoCoreError,)
             if not text[len("s3://"):].split("/", 1)[0]:
                 raise StorageError(f"{url!r} names no bucket: write s3://bucket or s3://bucket/prefix.")
             if endpoint_url:
@@ -126,7 +131,7 @@ class Storage:
                 self.fs.rm(path, recursive=True)
         except FileNotFoundError:
             pass
-        except OSError as error:
+        except (OSError, *self._client_errors) as error:
             raise StorageError(f"Could not remove {self.url_of(key)}: {error}") from error
 
     def move_folder_in(self, local: Path, key: str) -> None:
@@ -153,12 +158,17 @@ class Storage:
     def _call(self, key: str, action: str, function: Any, *args: Any) -> Any:
         try:
             return function(*args)
-        except FileNotFoundError:
-            raise
+        except FileNotFoundError as error:
+            if action != "write":
+                raise
+            raise StorageError(f"Could not write {self.url_of(key)}: {error}. Check that the bucket exists.") from error
         except PermissionError as error:
             raise StorageError(
                 f"Could not {action} {self.url_of(key)}: access denied ({error}). Check the storage credentials "
                 "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) and the bucket's permissions."
             ) from error
-        except OSError as error:
-            raise StorageError(f"Could not {action} {self.url_of(key)}: {error}") from error
+        except (OSError, *self._client_errors) as error:
+            raise StorageError(
+                f"Could not {action} {self.url_of(key)}: {error}. Check that the storage server answers "
+                "(ARTIFACT_STORAGE_ENDPOINT_URL) and the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."
+            ) from error
