@@ -142,3 +142,20 @@ def test_compare_puts_two_evaluations_metrics_and_slices_side_by_side(tfidf_arti
     assert "review" in text and "every evaluation scored" in text
     runs = client_for(ANALYST).get("/compare/").content.decode()
     assert "Tick two to" in runs and "Compare evaluations instead" in runs
+
+
+def test_the_admin_add_form_uploads_a_labelled_file_and_queues_its_evaluation(
+    admin_client: Client, tfidf_artifact: Path
+) -> None:
+    version = make_version(tfidf_artifact)
+    form = admin_client.get("/admin/training/evaluationrun/add/").content.decode()
+    assert 'enctype="multipart/form-data"' in form and "Labelled file" in form
+
+    admin_client.post(
+        "/admin/training/evaluationrun/add/",
+        {"model_version": version.pk, "split": "file", "file": SimpleUploadedFile("july.csv", b"text,label\nSo good,1\nSo bad,0\n")},
+    )
+
+    evaluation = EvaluationRun.objects.get()
+    assert (evaluation.split, evaluation.status, evaluation.dataset.review_count) == ("file", "queued", 2)
+    assert evaluation.dataset.source_name == "eval-july"
