@@ -134,7 +134,11 @@ class HubJobListView(ApiListView):
 
     required = {"GET": READ_MODELS}
 
-    @extend_schema(tags=["models"], responses=HubJobSerializer(many=True))
+    @extend_schema(
+        tags=["models"],
+        responses=HubJobSerializer(many=True),
+        examples=[OpenApiExample("A publication", value=JOB_EXAMPLE, response_only=True)],
+    )
     def get(self, request: Request) -> Response:
         return self.page(HubJob.objects.defer("log_tail"), HubJobSerializer)
 
