@@ -11,16 +11,10 @@ import pytest
 
 from apps.automation.models import RetrainingCycle
 from apps.automation.runners import CycleRunner
-from apps.automation.services import cycle_start
+from apps.automation.services import cycle_cancel, cycle_start
 from apps.common.choices import JobStatus
 from apps.reviews.models import DatasetSnapshot
-from tests.automation.conftest import current_model, make_reviews, policy_for, resolve
-from tests.browser.conftest import (  # noqa: F401  (fixtures)
-    _static_files_as_in_development,
-    browser,
-    chromium_path,
-    page_for,
-)
+from tests.automation.conftest import benchmark, current_model, make_reviews, policy_for, resolve  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,6 +35,9 @@ def test_an_ml_admin_sees_each_cycle_starts_one_and_watches_it_end_without_a_rel
     from apps.dashboard.views import common
 
     monkeypatch.setattr(common, "POLL_SECONDS", 1)
+    # The cycle Run now queues stays queued (the site runs in a thread of this process): a worker of
+    # another test would otherwise take it at once.
+    monkeypatch.setattr(CycleRunner, "dispatch", classmethod(lambda cls, pk: False))
     current_model(flipped=True)
     policy = policy_for(benchmark, min_new_labels=30)
     resolve(make_reviews(30, source="good labels", seed=31))
@@ -70,7 +67,7 @@ def test_an_ml_admin_sees_each_cycle_starts_one_and_watches_it_end_without_a_rel
     _screenshots(page, tmp_path)
 
     page.evaluate("window.marker = 1")
-    RetrainingCycle.objects.filter(pk=queued.pk).update(status=JobStatus.CANCELLED)
+    cycle_cancel(cycle=queued, by=ml_admin)
     expect(cycles.locator("tr.cycle").first).to_contain_text("Cancelled")
     expect(cycles).to_contain_text("Cancelled; the current model stays.")
     assert page.evaluate("window.marker") == 1, "the list changed without a reload"
