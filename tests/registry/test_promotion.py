@@ -241,16 +241,20 @@ def test_the_database_refuses_a_second_current_version(version_of: MakeVersion, 
     assert len(current_ids()) == 1
 
 
-def test_the_version_list_fetches_runs_and_snapshots_in_one_query(
+def test_the_version_list_fetches_runs_snapshots_and_ensemble_members_in_two_queries(
     version_of: MakeVersion, snapshot: DatasetSnapshot, django_assert_num_queries: Any
 ) -> None:
     for _ in range(3):
         version_of(snapshot=snapshot)
 
-    with django_assert_num_queries(1):
-        rows = [(version.snapshot.name, version.training_run) for version in model_version_list()]
+    # One for the versions with their runs and snapshots, one for every ensemble's members.
+    with django_assert_num_queries(2):
+        rows = [
+            (version.snapshot.name, version.training_run, list(version.memberships.all()))
+            for version in model_version_list()
+        ]
 
-    assert rows == [("main", None)] * 3
+    assert rows == [("main", None, [])] * 3
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,8 +3,9 @@
 **Method: logistic-regression stacking over the members' positive-class log-odds.** Each member gives
 ``z_i = log(p_i / (1 - p_i))`` for a review; the ensemble's probability is
 ``sigmoid(b + sum_i w_i * z_i)``, with ``w`` and ``b`` fit by a logistic regression on the validation
-split (which no member was fit on: TF-IDF chooses nothing there with a fixed C, a transformer uses it
-only to report each epoch). Why this rather than a weighted average of probabilities with a grid-searched
+split, which no member's weights were fit on (a transformer only reports on it each epoch; a TF-IDF
+run with C left empty picks its one regularisation strength there, a mild reuse the test split, never
+seen by anyone before, is there to catch). Why this rather than a weighted average of probabilities with a grid-searched
 weight: the members are calibrated very differently (a fine-tuned transformer is sure of nearly every
 review, a TF-IDF model much less), and averaging probabilities lets the overconfident one decide alone,
 while weights on log-odds rescale each member's confidence as well as its say, and the intercept
