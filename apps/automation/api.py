@@ -263,6 +263,8 @@ class CycleListView(ApiListView):
 
 
 class CycleDetailView(ApiView):
+    """One retraining cycle: its steps' rows, both models' scores on the benchmark, and the decision."""
+
     required = {"GET": READ_DATA}
 
     @extend_schema(tags=["retraining"], responses=CycleSerializer)

@@ -295,6 +295,7 @@ def _reorder_queues(version: ModelVersion, *, log: Any) -> list[int]:
     Each batch job reorders those queues when it succeeds (``apps.predictions.batch``): the order comes
     from the current model's predictions, which a new model does not have yet. One job per distinct pool.
     """
+    from apps.common.broker import BrokerUnavailable
     from apps.labelling.choices import QueueStrategy
     from apps.labelling.models import LabellingQueue
     from apps.predictions.batch import BatchJobError, batch_prediction_job_create
@@ -315,7 +316,8 @@ def _reorder_queues(version: ModelVersion, *, log: Any) -> list[int]:
                 split=split or "",
                 import_job=_import(import_id),
             )
-        except BatchJobError as error:
+        except (BatchJobError, BrokerUnavailable) as error:
+            # The promotion stands; the queues can be reordered by hand (or by a batch job) later.
             log(f"Could not queue the batch prediction of pool {pool}: {error}")
             continue
         jobs.append(job.pk)

@@ -15,7 +15,7 @@ from celery.schedules import crontab
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from apps.automation.choices import ComparisonMetric, CycleTrigger
+from apps.automation.choices import ComparisonMetric, CycleStage, CycleTrigger
 from apps.automation.models import RetrainingCycle, TrainingPolicy
 from apps.automation.selectors import active_cycle, new_label_count, policies_with_label_trigger
 from apps.common.models import IllegalTransition
@@ -271,10 +271,18 @@ def cycle_start(
 
 
 def cycle_cancel(*, cycle: RetrainingCycle, by: AbstractBaseUser | None = None) -> RetrainingCycle:
-    """Cancel a cycle, and the training or evaluation run it is waiting for; ``IllegalTransition`` once it ended."""
+    """Cancel a cycle, and the training or evaluation run it is waiting for; ``IllegalTransition`` once it ended.
+
+    A cycle deciding on promotion is past cancelling: the promotion may already have happened.
+    """
     from apps.automation.runners import CycleRunner
     from apps.training.services import evaluation_run_cancel, training_run_cancel
 
+    cycle.refresh_from_db(fields=["stage", "status"])
+    if cycle.stage in (CycleStage.DECIDING, CycleStage.DONE) and not cycle.is_finished:
+        raise IllegalTransition(
+            f"Cycle {cycle.pk} is deciding on promotion and can no longer be cancelled; roll back the model if need be."
+        )
     cycle = CycleRunner.cancel(cycle.pk, by=by)
     cycle.refresh_from_db()
     for run, cancel in (

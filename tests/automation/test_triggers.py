@@ -146,3 +146,18 @@ def test_a_cycle_whose_training_cannot_start_fails_says_why_and_promotes_nothing
     )
     assert cycle.outcome == f"Failed: {cycle.error} The current model stays."
     assert current_model_version() == current
+
+
+@pytest.mark.django_db
+def test_a_cycle_deciding_on_promotion_can_no_longer_be_cancelled(benchmark: DatasetSnapshot) -> None:
+    from apps.automation.services import cycle_cancel
+    from apps.common.models import IllegalTransition
+
+    cycle = cycle_start(policy=policy_for(benchmark), trigger="manual", enqueue=False)
+    assert cycle is not None
+    RetrainingCycle.objects.filter(pk=cycle.pk).update(status=JobStatus.RUNNING, stage="deciding")
+
+    with pytest.raises(IllegalTransition, match=f"Cycle {cycle.pk} is deciding on promotion"):
+        cycle_cancel(cycle=cycle)
+    cycle.refresh_from_db()
+    assert (cycle.status, cycle.cancel_requested) == (JobStatus.RUNNING, False)
