@@ -189,3 +189,26 @@ def test_the_command_publishes_and_refuses_a_tfidf_version(
         call_command("hub_publish", str(tfidf.pk), REPO, "--now")
 
     assert f"Published model version {version.pk} to {recording_hub.url}/{REPO}" in out.getvalue()
+
+
+def test_an_ml_admin_registers_a_model_through_the_api_as_a_job_on_the_gpu_queue(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from tests.training.conftest import make_reviews
+    from apps.reviews.snapshots import snapshot_create
+
+    make_reviews(20)
+    snapshot = snapshot_create(name="twenty", train_fraction=0.6, validation_fraction=0.2, test_fraction=0.2)
+    admin = _client(ML_ADMIN)
+
+    malformed = admin.post("/api/models/register/", {"source": "not/a/model", "snapshot": snapshot.pk}, format="json")
+    no_snapshot = admin.post("/api/models/register/", {"source": "acme/model", "snapshot": 999_999}, format="json")
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        accepted = admin.post("/api/models/register/", {"source": "acme/distilbert-imdb", "snapshot": snapshot.pk}, format="json")
+
+    assert malformed.status_code == 400 and "owner/name" in malformed.json()["error"]["message"]
+    assert no_snapshot.status_code == 400 and "snapshot" in no_snapshot.json()["error"]["fields"]
+    assert accepted.status_code == 202 and len(sent) == 1
+    body = accepted.json()
+    assert (body["action"], body["source"], body["snapshot"], body["status"]) == ("register", "acme/distilbert-imdb", snapshot.pk, "queued")
+    assert HubRunner.queue_for(HubJob.objects.get(pk=body["id"])) == "gpu"
