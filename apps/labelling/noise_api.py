@@ -18,13 +18,33 @@ from rest_framework.views import APIView
 
 from apps.api.errors import ApiError
 from apps.api.views import created, get_or_404
-from apps.labelling.api import ML_ADMIN
+from apps.labelling.api import ML_ADMIN, OpenApiExample
 from apps.labelling.models import NoiseDetection
 from apps.labelling.noise import NoiseDetectionError, NoiseRow, noise_detection_start, noise_overview
 from apps.labelling.schema import extend_schema
 from apps.reviews.choices import Split
 from apps.reviews.models import DatasetSnapshot, ImportJob
 from workers.ml.noise import MAX_FOLDS
+
+
+DETECTION_EXAMPLE = {
+    "id": 4, "status": "succeeded", "snapshot": 2, "split": "train", "import_job": None, "folds": 5, "ngram_max": 2,
+    "processed": 5, "total": 5, "reviews": 40000, "flagged": 2762, "estimated_wrong_labels": 1965,
+    "estimated_wrong_share": 0.049125, "out_of_sample_accuracy": 0.8917, "error": "",
+    "created_at": "2026-12-02T15:00:00Z", "started_at": "2026-12-02T15:00:01Z", "finished_at": "2026-12-02T15:01:37Z",
+}  # fmt: skip
+OVERVIEW_EXAMPLE = [
+    {
+        "scope": "snapshot", "snapshot": 2, "split": "train", "import_job": None, "name": "Gold labels, seed 42",
+        "reviews": 40000, "estimated_wrong_labels": 1965, "estimated_wrong_share": 0.049125, "flagged": 2762,
+        "detection": 4, "latest_detection": 4, "latest_status": "succeeded",
+    },
+    {
+        "scope": "import", "snapshot": None, "split": "", "import_job": 3, "name": "may-reviews", "reviews": None,
+        "estimated_wrong_labels": None, "estimated_wrong_share": None, "flagged": None, "detection": None,
+        "latest_detection": None, "latest_status": None,
+    },
+]  # fmt: skip
 
 
 class NoiseDetectionSerializer(serializers.ModelSerializer):
@@ -98,6 +118,7 @@ class NoiseListView(APIView):
             "latest detection's status. ML admins only."
         ),
         responses=NoiseOverviewSerializer(many=True),
+        examples=[OpenApiExample("Estimates", value=OVERVIEW_EXAMPLE, response_only=True)],
     )
     def get(self, request: Request) -> Response:
         return Response([overview_row(row) for row in noise_overview()])
@@ -110,6 +131,18 @@ class NoiseListView(APIView):
         ),
         request=NoiseDetectionInput,
         responses={202: NoiseDetectionSerializer},
+        examples=[
+            OpenApiExample("A snapshot's train split", value={"snapshot": 2, "split": "train"}, request_only=True),
+            OpenApiExample("An import", value={"import_job": 3, "folds": 10}, request_only=True),
+            OpenApiExample(
+                "Queued",
+                value={**DETECTION_EXAMPLE, "status": "queued", "processed": 0, "reviews": 0, "flagged": 0,
+                       "estimated_wrong_labels": None, "estimated_wrong_share": None, "out_of_sample_accuracy": None,
+                       "started_at": None, "finished_at": None},
+                response_only=True,
+                status_codes=["202"],
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         body = NoiseDetectionInput(data=request.data)
@@ -143,6 +176,7 @@ class NoiseDetailView(APIView):
     @extend_schema(
         description="One label-noise detection: status, folds scored, and what it found. ML admins only.",
         responses=NoiseDetectionSerializer,
+        examples=[OpenApiExample("Succeeded", value=DETECTION_EXAMPLE, response_only=True)],
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(NoiseDetectionSerializer(get_or_404(NoiseDetection.objects.all(), pk, "label-noise detection")).data)
