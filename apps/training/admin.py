@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from apps.common.models import IllegalTransition
+from apps.registry.selectors import model_version_queue
 from apps.reviews.models import DatasetSnapshot
 from apps.training.choices import EvaluationSplit, ModelKind
 from apps.training.forms import EvaluationRunForm, TrainingRunForm
@@ -279,7 +280,7 @@ class EvaluationRunAdmin(RunAdmin):
         ]
 
     def _queue_of(self, job: EvaluationRun) -> str:
-        return QUEUE_BY_KIND.get(job.model_version.kind, "default")
+        return model_version_queue(job.model_version)
 
     @admin.action(description="Cancel selected evaluations", permissions=["change"])
     def cancel_evaluations(self, request: HttpRequest, queryset: QuerySet[EvaluationRun]) -> None:

@@ -10,11 +10,11 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.common.choices import JobStatus
+from apps.registry.selectors import model_version_queue
 from apps.training.choices import EvaluationSplit
 from apps.training.forms import EvaluationRunForm
 from apps.training.management.commands.train import follow, form_errors_message
 from apps.training.models import EvaluationRun
-from apps.training.runners import QUEUE_BY_KIND
 from apps.training.services import evaluation_run_execute
 
 
@@ -73,7 +73,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Evaluation {evaluation.pk} in this process ...")
             evaluation_run_execute(run_id=evaluation.pk)
         else:
-            queue = QUEUE_BY_KIND.get(evaluation.model_version.kind, "default")
+            queue = model_version_queue(evaluation.model_version)
             self.stdout.write(f"Queued evaluation {evaluation.pk} on the {queue} queue.")
             if options["no_wait"]:
                 return
