@@ -78,6 +78,9 @@ GET      /labelling/labels.csv                           302   403   403   403  
 GET      /labelling/labels.jsonl                         302   403   403   403   200
 GET      /labelling/snapshot/                            302   403   403   403   200
 POST     /labelling/snapshot/                            302   403   403   403   302
+GET      /retraining/                                    302   403   403   403   200
+HX-GET   /retraining/                                    302   403   403   403   200   cycles
+POST     /retraining/policies/{idle_policy}/run/         302   403   403   403   302
 """
 
 ROWS = [line.split() for line in MATRIX.strip().splitlines()]
@@ -123,6 +126,7 @@ def concrete(path: str, world: World, extra: dict[str, int]) -> str:
         "version": world.version.pk,
         "other_version": world.other_version.pk,
         "queue": world.queue.pk,
+        "idle_policy": world.idle_policy.pk,
         **extra,
     }
     return re.sub(r"\{(\w+)\}", lambda match: str(ids[match.group(1)]), path)
