@@ -31,9 +31,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from workers.ml.config import TrainConfig  # noqa: E402
-from workers.ml.data import read_imdb_parquet  # noqa: E402
-from workers.ml.noise import NoiseSettings, detect_label_noise, find_noise, in_sample_probabilities  # noqa: E402
+from workers.ml.config import TrainConfig
+from workers.ml.data import read_imdb_parquet
+from workers.ml.noise import (
+    NoiseSettings,
+    detect_label_noise,
+    find_noise,
+    in_sample_probabilities,
+)
 
 RESULTS = REPO / "bench" / "results"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "imdb"

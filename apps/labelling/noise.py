@@ -20,7 +20,6 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Q, When
 from django.db.models.functions import Coalesce
 
-from apps.common import broker
 from apps.common.choices import JobStatus
 from apps.common.jobs import JobRunner
 from apps.labelling.choices import QueuePool, QueueStrategy, ResolutionMethod

@@ -20,12 +20,16 @@ from apps.api.errors import ApiError
 from apps.api.views import created, get_or_404
 from apps.labelling.api import ML_ADMIN, OpenApiExample
 from apps.labelling.models import NoiseDetection
-from apps.labelling.noise import NoiseDetectionError, NoiseRow, noise_detection_start, noise_overview
+from apps.labelling.noise import (
+    NoiseDetectionError,
+    NoiseRow,
+    noise_detection_start,
+    noise_overview,
+)
 from apps.labelling.schema import extend_schema
 from apps.reviews.choices import Split
 from apps.reviews.models import DatasetSnapshot, ImportJob
 from workers.ml.noise import MAX_FOLDS
-
 
 DETECTION_EXAMPLE = {
     "id": 4, "status": "succeeded", "snapshot": 2, "split": "train", "import_job": None, "folds": 5, "ngram_max": 2,

@@ -14,7 +14,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apps.common.broker import BrokerUnavailable
 from apps.common.choices import JobStatus
 from apps.labelling.models import NoiseDetection
-from apps.labelling.noise import OVERVIEW_LIMIT, NoiseDetectionError, noise_detection_start, noise_overview
+from apps.labelling.noise import (
+    OVERVIEW_LIMIT,
+    NoiseDetectionError,
+    noise_detection_start,
+    noise_overview,
+)
 from apps.labelling.views import ml_admin_required
 from apps.reviews.models import DatasetSnapshot, ImportJob
 
@@ -66,7 +71,7 @@ def _start(request: HttpRequest) -> None:
         )
 
 
-def _row(model: type[DatasetSnapshot] | type[ImportJob], value: str | None) -> DatasetSnapshot | ImportJob | None:
+def _row(model: type[DatasetSnapshot | ImportJob], value: str | None) -> DatasetSnapshot | ImportJob | None:
     if not value:
         return None
     return get_object_or_404(model, pk=value) if value.isdigit() else None

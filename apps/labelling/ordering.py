@@ -34,7 +34,13 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from apps.labelling.choices import QueuePool, QueueStrategy
-from apps.labelling.models import Assignment, LabellingQueue, NoiseDetection, QueueItem, Resolution
+from apps.labelling.models import (
+    Assignment,
+    LabellingQueue,
+    NoiseDetection,
+    QueueItem,
+    Resolution,
+)
 from apps.predictions.choices import PredictionSource
 from apps.predictions.models import Prediction
 from apps.registry.models import ModelVersion

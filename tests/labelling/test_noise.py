@@ -12,7 +12,11 @@ from apps.common.choices import JobStatus
 from apps.labelling.models import NoiseDetection, NoiseScore, QueueItem
 from apps.labelling.noise import NoiseDetectionError, NoiseRunner, noise_detection_start
 from apps.labelling.ordering import order_reviews
-from apps.labelling.services import annotation_create, assignment_next, resolution_settle
+from apps.labelling.services import (
+    annotation_create,
+    assignment_next,
+    resolution_settle,
+)
 from apps.reviews.models import Review, SnapshotItem
 from apps.reviews.snapshots import snapshot_create
 from tests.conftest import wait_until
@@ -52,7 +56,7 @@ def run_in_process(detection: NoiseDetection) -> NoiseDetection:
 def test_a_detection_on_a_worker_flags_the_flipped_labels_and_the_suspicious_queue_hands_them_out_first(
     celery_worker_process: object, make_reviews: MakeReviews, make_queue: MakeQueue, admin: User, alice: User
 ) -> None:
-    reviews, flipped = noisy_reviews(make_reviews)
+    _, flipped = noisy_reviews(make_reviews)
     snapshot = snapshot_create(seed=3)
     queue = make_queue("suspicious", strategy="suspicious", annotators=[alice])
     client = api_as(admin)
@@ -91,7 +95,7 @@ def test_a_detection_on_a_worker_flags_the_flipped_labels_and_the_suspicious_que
 def test_a_flagged_review_relabelled_and_settled_goes_into_the_next_snapshot_with_its_new_label(
     make_reviews: MakeReviews, make_queue: MakeQueue, admin: User, alice: User
 ) -> None:
-    reviews, flipped = noisy_reviews(make_reviews)
+    _, flipped = noisy_reviews(make_reviews)
     before = snapshot_create(seed=3, label_source="gold_and_human")
     queue = make_queue("suspicious", strategy="suspicious", annotators=[alice])
     detection = run_in_process(noise_detection_start(snapshot=before, enqueue=False, created_by=admin))

@@ -171,7 +171,7 @@ def in_sample_probabilities(texts: Sequence[str], labels: np.ndarray, *, setting
     from sklearn.linear_model import LogisticRegression
 
     cleaned = [tokenizable_text(text, settings.lowercase) for text in texts]
-    featurizer, features = NgramFeaturizer.fit(
+    _, features = NgramFeaturizer.fit(
         cleaned, labels, ngram_max=settings.ngram_max, min_df=settings.min_df, naive_bayes=settings.naive_bayes
     )
     classifier = LogisticRegression(C=settings.c, solver="liblinear", dual=True, max_iter=1000, random_state=settings.seed)
