@@ -23,7 +23,11 @@ from django.conf import settings
 
 from apps.common.jobs import JobRunner
 from apps.registry.models import HubJob, ModelVersion
-from apps.registry.services import artifacts_discard, artifacts_publish, model_version_artifact_dir
+from apps.registry.services import (
+    artifacts_discard,
+    artifacts_publish,
+    model_version_artifact_dir,
+)
 from apps.reviews.models import DatasetSnapshot
 from apps.reviews.snapshots import snapshot_examples
 from apps.training.choices import ModelKind

@@ -11,7 +11,12 @@ from django.test import Client
 from apps.common.roles import ANALYST, ML_ADMIN
 from apps.registry.models import HubJob
 from tests.hub.conftest import RecordingHub
-from tests.registry.factories import SnapshotFactory, UserFactory, make_version, train_tfidf_artifact
+from tests.registry.factories import (
+    SnapshotFactory,
+    UserFactory,
+    make_version,
+    train_tfidf_artifact,
+)
 
 pytestmark = pytest.mark.django_db
 ADD = "/admin/registry/hubjob/add/"

@@ -26,7 +26,12 @@ from apps.registry.hub import HubRunner, hub_publish_submit
 from apps.registry.models import HubJob, ModelVersion
 from apps.reviews.models import DatasetSnapshot
 from tests.hub.conftest import REVIEWS, RecordingHub
-from tests.registry.factories import SnapshotFactory, UserFactory, make_version, train_tfidf_artifact
+from tests.registry.factories import (
+    SnapshotFactory,
+    UserFactory,
+    make_version,
+    train_tfidf_artifact,
+)
 from workers.ml import Example, SplitData, TrainConfig, train
 from workers.ml.hub import HubError
 from workers.ml.predictor import load_model
@@ -194,8 +199,8 @@ def test_the_command_publishes_and_refuses_a_tfidf_version(
 def test_an_ml_admin_registers_a_model_through_the_api_as_a_job_on_the_gpu_queue(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    from tests.training.conftest import make_reviews
     from apps.reviews.snapshots import snapshot_create
+    from tests.training.conftest import make_reviews
 
     make_reviews(20)
     snapshot = snapshot_create(name="twenty", train_fraction=0.6, validation_fraction=0.2, test_fraction=0.2)

@@ -45,6 +45,11 @@ NEGATIVE_NAMES = {"negative", "neg", "label_0", "0", "bad"}
 POSITIVE_NAMES = {"positive", "pos", "label_1", "1", "good"}
 # Files a Hub download needs; nothing pickled (pytorch_model.bin, *.pt, *.ckpt) and no code (*.py).
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "merges.txt", "README.md"]
+# Settings of a training run that a model trained elsewhere does not tell.
+UNKNOWN_TRAINING_SETTINGS = (
+    "learning_rate", "batch_size", "epochs", "weight_decay", "warmup_ratio", "early_stopping_patience", "seed",
+    "subset_size", "eval_subset_size",
+)  # fmt: skip
 # Longest input the platform feeds a model it did not train: what these encoders were pre-trained with.
 MAX_IMPORT_LENGTH = 512
 _REPO_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
@@ -245,7 +250,11 @@ def fetch_external(source: str, *, revision: str | None = None) -> tuple[Path, s
     if problem:
         raise HubError(f"{source!r} is neither a folder on the workers nor a Hub model id: {problem}")
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     try:
         path = Path(snapshot_download(repo_id=source, revision=revision, allow_patterns=DOWNLOAD_PATTERNS))
@@ -303,7 +312,11 @@ def import_external(source_dir: Path, staging: Path) -> ImportedModel:
     """Check that `source_dir` holds a fine-tuned two-label sentiment classifier and save it into `staging`
     with our label map (0 negative, 1 positive), its output rows swapped when its own order is the reverse."""
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
 
     from workers.ml.transformer import model_input_names
 
@@ -416,7 +429,6 @@ def register_external(
         predicted = probabilities.argmax(axis=1).tolist()
         metrics = classification_metrics([example.label for example in test], predicted)
         log(f"Scored {len(test)} test reviews in {time.perf_counter() - started:.1f} s: accuracy {metrics['accuracy']:.4f}.")
-        not_recorded = "not recorded (trained elsewhere)"
         manifest = artifacts.publish(
             staging,
             output_dir,
@@ -427,12 +439,10 @@ def register_external(
             lineage={"registered_from": source, "source_revision": resolved_revision, **(lineage or {})},
             # The training settings of a model trained elsewhere are unknown; the card must not show ours.
             extra_hyperparameters={
-                **{name: not_recorded for name in ("learning_rate", "batch_size", "epochs", "weight_decay",
-                                                    "warmup_ratio", "early_stopping_patience", "seed", "subset_size",
-                                                    "eval_subset_size")},
+                **dict.fromkeys(UNKNOWN_TRAINING_SETTINGS, "not recorded (trained elsewhere)"),
                 "architecture": imported.architecture,
                 "original_labels": imported.original_labels,
-            },  # fmt: skip
+            },
             data_sizes={"test": len(test)},
         )
     return RegisterResult(

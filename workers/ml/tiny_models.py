@@ -39,7 +39,15 @@ _CORPUS = [
 
 def wordpiece_tokenizer(*, vocab_size: int = 300) -> PreTrainedTokenizerBase:
     """A lowercasing WordPiece tokenizer that wraps a text as ``[CLS] ... [SEP]`` (BERT's layout)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -60,7 +68,14 @@ def wordpiece_tokenizer(*, vocab_size: int = 300) -> PreTrainedTokenizerBase:
 
 def byte_level_bpe_tokenizer(*, vocab_size: int = 400) -> PreTrainedTokenizerBase:
     """A byte-level BPE tokenizer that wraps a text as ``<s> ... </s>`` (RoBERTa's layout); it does not lowercase."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -91,7 +106,13 @@ def minilm_tokenizer() -> PreTrainedTokenizerBase:
 def tiny_config(architecture: str, tokenizer: PreTrainedTokenizerBase, *, hidden_size: int = 16, layers: int = 1,
                 max_positions: int = 64, num_labels: int = 2, id2label: dict[int, str] | None = None) -> Any:
     """A config of `architecture` small enough to train in milliseconds per step, for `tokenizer`'s vocabulary."""
-    from transformers import BertConfig, DebertaV2Config, DistilBertConfig, ElectraConfig, RobertaConfig
+    from transformers import (
+        BertConfig,
+        DebertaV2Config,
+        DistilBertConfig,
+        ElectraConfig,
+        RobertaConfig,
+    )
 
     labels = id2label or (dict(LABEL_NAMES) if num_labels == 2 else {i: f"LABEL_{i}" for i in range(num_labels)})
     common: dict[str, Any] = {
