@@ -45,6 +45,11 @@ POLICY_EXAMPLE: dict[str, Any] = {
     "benchmark_snapshot": 1, "benchmark_split": "test", "metric": "accuracy", "min_improvement": 0.005,
     "new_labels": 212, "created_at": "2025-05-01T09:00:00Z", "updated_at": "2025-05-01T09:00:00Z",
 }  # fmt: skip
+POLICY_REQUEST_EXAMPLE: dict[str, Any] = {
+    "name": "nightly tf-idf", "kind": "tfidf", "label_source": "gold_and_human", "min_new_labels": 500,
+    "schedule": "0 3 * * *", "benchmark_snapshot": 1, "benchmark_split": "test", "metric": "accuracy",
+    "min_improvement": 0.005,
+}  # fmt: skip
 CYCLE_EXAMPLE: dict[str, Any] = {
     "id": 14, "policy": 2, "trigger": "labels", "status": "succeeded", "stage": "done", "labels_added": 503,
     "snapshot": 9, "training_run": 31, "candidate": 12, "current_version": 10,
@@ -153,11 +158,7 @@ class PolicyListView(ApiListView):
         examples=[
             OpenApiExample(
                 "Retrain after 500 labels or nightly",
-                value={
-                    "name": "nightly tf-idf", "kind": "tfidf", "label_source": "gold_and_human", "min_new_labels": 500,
-                    "schedule": "0 3 * * *", "benchmark_snapshot": 1, "benchmark_split": "test",
-                    "metric": "accuracy", "min_improvement": 0.005,
-                },  # fmt: skip
+                value=POLICY_REQUEST_EXAMPLE,
                 request_only=True,
             ),
             OpenApiExample("Created", value=POLICY_EXAMPLE, response_only=True, status_codes=["201"]),

@@ -7,9 +7,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from apps.automation import selectors
 from apps.automation.choices import CycleTrigger
 from apps.automation.models import ACTIVE_STATUSES, TrainingPolicy
-from apps.automation import selectors
 from apps.automation.services import CycleRefused, cycle_start
 from apps.dashboard.views import common
 from apps.dashboard.views.common import STOP_POLLING, is_polling, ml_admin_required, page_of, render_page

@@ -44,7 +44,7 @@ def test_labelling_enough_reviews_starts_one_cycle_that_promotes_the_better_mode
     celery_worker_process: WorkerProcess, benchmark: DatasetSnapshot, analyst: Any
 ) -> None:
     old = current_model(flipped=True)
-    policy = policy_for(benchmark, min_new_labels=30)
+    policy_for(benchmark, min_new_labels=30)
     WebhookSubscription.objects.create(
         name="deploys", url="https://hooks.example.com/cycles", secret="s" * 32, events=["cycle.finished"]
     )

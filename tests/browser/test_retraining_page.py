@@ -14,7 +14,13 @@ from apps.automation.runners import CycleRunner
 from apps.automation.services import cycle_cancel, cycle_start
 from apps.common.choices import JobStatus
 from apps.reviews.models import DatasetSnapshot
-from tests.automation.conftest import benchmark, current_model, make_reviews, policy_for, resolve  # noqa: F401
+from tests.automation.conftest import (
+    benchmark,  # noqa: F401  (a fixture)
+    current_model,
+    make_reviews,
+    policy_for,
+    resolve,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +34,11 @@ def run_cycle(policy: Any) -> RetrainingCycle:
 
 
 def test_an_ml_admin_sees_each_cycle_starts_one_and_watches_it_end_without_a_reload(
-    page_for: Callable[[Any], Any], ml_admin: Any, benchmark: DatasetSnapshot, tmp_path: Path, monkeypatch: Any
+    page_for: Callable[[Any], Any],
+    ml_admin: Any,
+    benchmark: DatasetSnapshot,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
+    monkeypatch: Any,
 ) -> None:
     from playwright.sync_api import expect
 
