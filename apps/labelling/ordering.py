@@ -182,27 +182,35 @@ def queue_order_rebuild(*, queue: LabellingQueue, succeeding_detection: NoiseDet
     )
 
 
-def queues_take_in_new_reviews() -> int:
-    """Put the reviews a growing pool (unlabelled, all) has gained at the end of its queues' order.
+def queues_take_in_new_reviews(*, reviews: QuerySet[Review] | None = None) -> int:
+    """Put the new ``reviews`` (by default any review a growing pool has gained) at the end of the order of
+    the queues whose pools grow (unlabelled, all).
 
     Called in the transaction that creates reviews, so they are in the queues the moment they exist.
     New reviews have no prediction and no detection score: every strategy puts them last anyway, here
-    in the queue's seeded random order. Returns how many items were added.
+    in the queue's seeded random order. Naming the new reviews keeps the check to them (an API call
+    that adds one review does not look through the whole pool). Returns how many items were added.
     """
     added = 0
     growing = LabellingQueue.objects.filter(pool__in=[QueuePool.UNLABELLED, QueuePool.ALL]).order_by("pk")
     with transaction.atomic():
         for queue in growing.select_for_update():
             last = QueueItem.objects.filter(queue=queue).order_by("-rank").values_list("rank", flat=True).first()
-            added += _append_missing(queue, first_rank=0 if last is None else last + 1)
+            added += _append_missing(queue, first_rank=0 if last is None else last + 1, among=reviews)
     return added
 
 
-def _append_missing(queue: LabellingQueue, *, first_rank: int) -> int:
-    """Add the pool's reviews the queue holds no item for, from ``first_rank`` on; the caller holds the queue's lock."""
+def _append_missing(queue: LabellingQueue, *, first_rank: int, among: QuerySet[Review] | None = None) -> int:
+    """Add the pool's reviews (of ``among``, if given) the queue holds no item for, from ``first_rank`` on.
+
+    The caller holds the queue's lock.
+    """
     if queue.pool not in (QueuePool.UNLABELLED, QueuePool.ALL):
         return 0
-    missing = sorted(pool_reviews(queue).exclude(queue_items__queue=queue).values_list("id", flat=True))
+    candidates = pool_reviews(queue)
+    if among is not None:
+        candidates = candidates.filter(pk__in=among.values("pk"))
+    missing = sorted(candidates.exclude(queue_items__queue=queue).values_list("id", flat=True))
     if not missing:
         return 0
     random.Random(f"queue-{queue.pk}-{first_rank}").shuffle(missing)

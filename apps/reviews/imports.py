@@ -84,7 +84,7 @@ class ImportRunner(JobRunner[ImportJob]):
 
         _swap_in(job)
         # The new reviews enter the queues whose pools grow (unlabelled, all), in this same transaction.
-        queues_take_in_new_reviews()
+        queues_take_in_new_reviews(reviews=Review.objects.filter(import_job=job))
         created = Review.objects.filter(import_job=job).count()
         job.rows_read, job.rows_created, job.rows_existing = self.rows_read, created, self.rows_read - created
         job.append_log(

@@ -182,7 +182,7 @@ def review_create_many(
             from apps.labelling.ordering import queues_take_in_new_reviews
 
             # The new reviews enter the queues whose pools grow (unlabelled, all) as they are created.
-            queues_take_in_new_reviews()
+            queues_take_in_new_reviews(reviews=Review.objects.filter(source=source, external_id__in=list(new)))
         stored = {review.external_id: review for review in Review.objects.filter(source=source, external_id__in=ids)}
     results = []
     for external_id, _ in keyed:
