@@ -46,7 +46,7 @@ class HubJobForm(forms.ModelForm):
             self.fields["action"].widget = forms.RadioSelect(choices=HubJob.Action.choices)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         try:
             if data.get("action") == HubJob.Action.PUBLISH:
                 if data.get("model_version") is None:

