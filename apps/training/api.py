@@ -267,10 +267,10 @@ class EvaluationRunSerializer(serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
     confusion_matrix = serializers.JSONField(read_only=True, help_text=CONFUSION_MATRIX_HELP)
     review_import = serializers.PrimaryKeyRelatedField(
-        read_only=True, help_text="With split `import`: the import whose labelled reviews were evaluated."
+        read_only=True, allow_null=True, help_text="With split `import`: the import whose labelled reviews were evaluated."
     )
     dataset = serializers.PrimaryKeyRelatedField(
-        read_only=True, help_text="With split `file`: the uploaded evaluation file (`/api/evaluation-datasets/{id}/`)."
+        read_only=True, allow_null=True, help_text="With split `file`: the uploaded evaluation file (`/api/evaluation-datasets/{id}/`)."
     )
 
     class Meta:

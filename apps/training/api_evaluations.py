@@ -80,7 +80,7 @@ class SliceGroupSerializer(serializers.Serializer):
 
 
 class EvaluationDatasetSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = EvaluationDataset
