@@ -187,12 +187,14 @@ def noise_detection_start(
     if errors:
         raise NoiseDetectionError(errors)
     with transaction.atomic():
-        scope = Q(snapshot=snapshot, split=split) if snapshot is not None else Q(import_job=import_job)
-        running = (
-            NoiseDetection.objects.select_for_update()
-            .filter(scope, status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
-            .first()
-        )
+        # The scope's row lock: two starts at the same moment take turns, and the second sees the first.
+        if snapshot is not None:
+            DatasetSnapshot.objects.select_for_update().filter(pk=snapshot.pk).exists()
+            scope = Q(snapshot=snapshot, split=split)
+        else:
+            ImportJob.objects.select_for_update().filter(pk=import_job.pk).exists()  # type: ignore[union-attr]
+            scope = Q(import_job=import_job)
+        running = NoiseDetection.objects.filter(scope, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).first()
         if running is not None:
             raise NoiseDetectionError(
                 {"scope": f"Detection {running.pk} of {running.scope_label} is {running.status} already; wait for it."},
