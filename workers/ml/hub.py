@@ -419,7 +419,11 @@ def register_external(
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(staging, trust_remote_code=False)
-        model = AutoModelForSequenceClassification.from_pretrained(staging, trust_remote_code=False, use_safetensors=True)
+        import torch
+
+        model = AutoModelForSequenceClassification.from_pretrained(
+            staging, trust_remote_code=False, use_safetensors=True, dtype=torch.float32
+        ).to("cuda" if torch.cuda.is_available() else "cpu")  # the gpu queue's workers score on their GPU
         started = time.perf_counter()
         ids = encode_texts(tokenizer, [example.text for example in test], max_length=config.max_length,
                            truncation=config.truncation, lowercase=config.lowercase)  # fmt: skip
