@@ -2,8 +2,8 @@
 
 The order is computed once and stored as ``QueueItem`` rows (review, rank), so that handing out the
 next review walks an index in rank order instead of sorting the whole pool on every request. It is
-recomputed when a queue is created, when its strategy or overlap changes, and on demand (new batch
-predictions, new reviews in the pool): ``queue_order_rebuild``.
+recomputed when a queue is created, when its strategy or overlap changes, after new batch predictions
+of the current model or a label-noise detection, and on demand: ``queue_order_rebuild``.
 
 Strategies:
 
