@@ -276,12 +276,16 @@ def _stored_manifest(storage: Storage, name: str) -> tuple[bytes, dict[str, Any]
 def _fetch_checked(storage: Storage, name: str, listed: str, recorded: Any, staging: Path) -> None:
     if listed == MANIFEST_NAME or not isinstance(recorded, dict) or not {"sha256", "bytes"} <= recorded.keys():
         raise ArtifactError(f"The manifest of {storage.url_of(name)} has a bad entry for {listed!r}.")
-    try:
-        key = f"{name}/{listed}"
-        storage.path(key)
-    except StorageError:
-        raise ArtifactError(f"The manifest of {storage.url_of(name)} lists {listed!r}, which is not a file of the model.") from None
+    key = f"{name}/{listed}"
     target = staging / listed
+    try:
+        storage.path(key)
+        # The name chooses where the copy lands on this machine: an absolute one ("/etc/x") would leave the cache.
+        outside = listed.startswith("/") or not target.resolve().is_relative_to(staging.resolve())
+    except StorageError:
+        outside = True
+    if outside:
+        raise ArtifactError(f"The manifest of {storage.url_of(name)} lists {listed!r}, which is not a file of the model.")
     try:
         storage.get_file(key, target)
     except FileNotFoundError:

@@ -1,0 +1,78 @@
+"""Adversarial checks of the artifact storage: what a tampered bucket or cache cannot make a reader do.
+
+A manifest is written by whoever can write to the bucket; a reader must never let its names choose where
+files land on the reader's own disk, and must refuse a model whose objects are gone or changed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.registry.factories import train_tfidf_artifact
+from tests.storage.conftest import ObjectStore
+from workers.ml.artifacts import MANIFEST_NAME, ArtifactError, fetch_from_storage, publish_to_storage
+from workers.ml.storage import Storage, StorageError
+
+
+@pytest.fixture(scope="module")
+def trained_tfidf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tfidf_artifact(tmp_path_factory.mktemp("adversarial-tfidf"))
+
+
+@pytest.fixture
+def published(trained_tfidf: Path, tmp_path: Path, object_store: ObjectStore) -> tuple[Storage, str]:
+    storage = object_store.storage("artifacts")
+    publish_to_storage(Path(shutil.copytree(trained_tfidf, tmp_path / "model")), storage, "v1")
+    return storage, "v1"
+
+
+def _tamper_manifest(storage: Storage, name: str, listed: str, payload: bytes) -> None:
+    """Add an object `payload` to the stored model and list it in its manifest under the name `listed`."""
+    import hashlib
+
+    manifest = json.loads(storage.read_bytes(f"{name}/{MANIFEST_NAME}"))
+    manifest["files"][listed] = {"sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
+    try:
+        storage.write_bytes(f"{name}/{listed.lstrip('/')}", payload)
+    except StorageError:
+        pass  # a name with '..' cannot even be stored; the manifest can still list it
+    storage.write_bytes(f"{name}/{MANIFEST_NAME}", json.dumps(manifest).encode())
+
+
+@pytest.mark.parametrize("absolute", [True, False])
+def test_a_manifest_naming_an_absolute_path_writes_nothing_outside_the_cache(
+    published: tuple[Storage, str], tmp_path: Path, absolute: bool
+) -> None:
+    storage, name = published
+    victim = tmp_path / "outside" / "victim.txt"
+    victim.parent.mkdir()
+    victim.write_text("original")
+    listed = str(victim) if absolute else f"x/{'../' * 12}{str(victim).lstrip('/')}"
+    _tamper_manifest(storage, name, listed, b"written by whoever could write to the bucket")
+    with pytest.raises(ArtifactError, match="not a file of the model"):
+        fetch_from_storage(storage, name, tmp_path / "cache")
+    assert victim.read_text() == "original"
+    assert not (tmp_path / "cache" / name).exists()
+
+
+def test_an_object_deleted_after_publishing_is_refused_by_name(published: tuple[Storage, str], tmp_path: Path) -> None:
+    storage, name = published
+    storage.remove(f"{name}/weights.safetensors")
+    with pytest.raises(ArtifactError, match="weights.safetensors is missing"):
+        fetch_from_storage(storage, name, tmp_path / "cache")
+    assert not (tmp_path / "cache" / name).exists()
+
+
+@pytest.mark.parametrize("manifest", [b"[]", b"{\"files\": []}", b"\xff\xfe not json", b"{\"files\": {\"a\": 3}}"])
+def test_a_malformed_manifest_is_refused_with_a_message(
+    published: tuple[Storage, str], tmp_path: Path, manifest: bytes
+) -> None:
+    storage, name = published
+    storage.write_bytes(f"{name}/{MANIFEST_NAME}", manifest)
+    with pytest.raises(ArtifactError):
+        fetch_from_storage(storage, name, tmp_path / "cache")
+    assert not (tmp_path / "cache" / name).exists()
