@@ -224,6 +224,15 @@ def review_delete(*, review: Review) -> None:
             f"Review {review.pk} is in snapshot{'s' if len(snapshots) > 1 else ''} "
             f"{', '.join(str(pk) for pk in snapshots)}, which never change; it cannot be deleted."
         )
+    from apps.training.models import EvaluationDatasetItem
+
+    datasets = sorted(set(EvaluationDatasetItem.objects.filter(review=review).values_list("dataset_id", flat=True)))
+    if datasets:
+        # An uploaded evaluation file keeps its reviews (protected), so its evaluations stay reproducible.
+        raise ReviewInUse(
+            f"Review {review.pk} is in evaluation file {', '.join(str(pk) for pk in datasets)}, whose reviews stay "
+            "so that its evaluations can be repeated; it cannot be deleted."
+        )
     review.delete()
 
 

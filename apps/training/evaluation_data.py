@@ -137,7 +137,7 @@ def _check_source_is_free(source: str) -> None:
 
 def _keyed_rows(rows: list[Any], filename: str) -> list[tuple[str, Any]]:
     """(external id, row) per distinct review, in file order; a review repeated with the same label counts once."""
-    seen: dict[str, tuple[int, int]] = {}
+    seen: dict[str, tuple[int, int, str]] = {}
     keyed = []
     for number, row in enumerate(rows, start=1):
         if row.label is None:
@@ -147,14 +147,20 @@ def _keyed_rows(rows: list[Any], filename: str) -> list[tuple[str, Any]]:
             )
         key = row.external_id or text_hash(row.text)
         if key in seen:
-            first, label = seen[key]
+            first, label, text = seen[key]
             if label != row.label:
                 raise EvaluationDataError(
                     f"{filename}, review {number:,} repeats review {first:,} "
                     f"({'id ' + key if row.external_id else 'the same text'}) with the other label; keep one of them."
                 )
+            if text != row.text:
+                # Two different reviews under one id: keeping the first would drop the other without a word.
+                raise EvaluationDataError(
+                    f"{filename}, review {number:,} has the id {key} of review {first:,} but another text; "
+                    "give each review its own id. Nothing was stored."
+                )
             continue
-        seen[key] = (number, row.label)
+        seen[key] = (number, row.label, row.text)
         keyed.append((key, row))
     return keyed
 

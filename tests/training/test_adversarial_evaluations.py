@@ -1,0 +1,98 @@
+"""Attacks on evaluations on uploaded files: ids reused, markup in texts and names, deleting what they hold, CSRF."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from rest_framework.test import APIClient
+
+from apps.common.roles import ML_ADMIN
+from apps.reviews.models import Review
+from apps.training.evaluation_data import EvaluationDataError, evaluation_dataset_create
+from apps.training.models import EvaluationDataset, EvaluationRun
+from apps.training.services import evaluation_run_create, evaluation_run_execute
+from tests.registry.factories import UserFactory, make_version, train_tfidf_artifact
+
+pytestmark = pytest.mark.django_db
+
+SCRIPT = "<script>alert('x')</script>"
+
+
+@pytest.fixture(scope="module")
+def tfidf_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tfidf_artifact(tmp_path_factory.mktemp("adversarial-evaluation-tfidf"))
+
+
+@pytest.fixture(autouse=True)
+def _static_files(static_files_as_in_development: None) -> None:
+    """Pages link static files; served as in development."""
+
+
+def ml_admin() -> Any:
+    return UserFactory(username="mladmin", roles=[ML_ADMIN])
+
+
+def test_one_id_given_to_two_different_reviews_is_refused_instead_of_dropping_the_second() -> None:
+    rows = b"id,review,sentiment\n1,A wonderful film.,positive\n1,Another review altogether.,positive\n"
+
+    with pytest.raises(EvaluationDataError, match="review 2 has the id 1 of review 1 but another text"):
+        evaluation_dataset_create(file=SimpleUploadedFile("ids.csv", rows))
+
+    assert not EvaluationDataset.objects.exists() and not Review.objects.exists()
+
+
+def test_markup_in_review_texts_source_and_name_is_shown_as_text_on_the_evaluation_page(tfidf_artifact: Path) -> None:
+    rows = [
+        {"id": str(n), "text": f"{SCRIPT} {'A wonderful film.' if n % 2 else 'A dreadful film.'} " * (1 + n), "label": n % 2}
+        for n in range(8)
+    ]
+    dataset = evaluation_dataset_create(
+        file=SimpleUploadedFile("x.jsonl", "".join(json.dumps(row) + "\n" for row in rows).encode()),
+        name=f"{SCRIPT} file",
+        source_name=f"eval-<b onmouseover=alert(1)>",
+    )
+    evaluation = evaluation_run_create(model_version=make_version(tfidf_artifact), dataset=dataset, enqueue=False)
+    evaluation_run_execute(run_id=evaluation.pk)
+    evaluation.refresh_from_db()
+    client = Client()
+    client.force_login(ml_admin())
+
+    pages = [client.get(f"/evaluations/{evaluation.pk}/").content.decode(), client.get("/evaluations/").content.decode()]
+    pages += [
+        client.get(f"/evaluations/{evaluation.pk}/cells/{gold}/{predicted}/").content.decode()
+        for gold in (0, 1)
+        for predicted in (0, 1)
+    ]
+
+    assert any("&lt;b onmouseover=alert(1)&gt;" in page for page in pages[:1]), "the source slice is on the page"
+    for page in pages:
+        assert "<script>alert(" not in page and "<b onmouseover" not in page
+    assert any("&lt;script&gt;alert(" in page for page in pages[2:]), "the cells list their reviews' texts"
+
+
+def test_a_review_held_by_an_evaluation_file_cannot_be_deleted_and_the_api_says_why() -> None:
+    dataset = evaluation_dataset_create(file=SimpleUploadedFile("d.csv", b"review,sentiment\nA good film,positive\n"))
+    review = dataset.items.get().review
+    client = APIClient()
+    client.force_authenticate(ml_admin())
+
+    answer = client.delete(f"/api/reviews/{review.pk}/")
+
+    assert answer.status_code == 409, answer.content
+    assert f"evaluation file {dataset.pk}" in answer.json()["error"]["message"]
+    assert Review.objects.filter(pk=review.pk).exists()
+
+
+def test_the_evaluation_form_refuses_a_post_without_its_csrf_token(tfidf_artifact: Path) -> None:
+    version = make_version(tfidf_artifact)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(ml_admin())
+
+    answer = client.post("/evaluations/new/", {"model_version": version.pk, "split": "test"})
+
+    assert answer.status_code == 403 and not EvaluationRun.objects.exists()
