@@ -1,4 +1,5 @@
-"""Evaluation pages in Chromium at desktop and phone widths: the slice tables show, nothing runs off the side.
+"""Evaluation pages in Chromium at desktop and phone widths: the slice tables show, nothing runs off the side,
+and axe-core finds nothing serious.
 
 The screenshots land in ``var/screenshots/evaluation-*.png`` (git-ignored), to be looked at by a person.
 """
@@ -17,6 +18,7 @@ from playwright.sync_api import Page, expect
 from apps.common.roles import ANALYST, ML_ADMIN
 from apps.training.evaluation_data import evaluation_dataset_create
 from apps.training.services import evaluation_run_create, evaluation_run_execute
+from tests.browser.test_what_a_person_sees import axe_source, blocking_violations  # noqa: F401  (fixture)
 from tests.conftest import REPO_ROOT
 from tests.registry.factories import make_version, train_tfidf_artifact
 
@@ -47,7 +49,7 @@ def evaluations(make_user: Callable[..., Any], tmp_path: Path, settings: Any) ->
 
 @pytest.mark.parametrize("width_name", list(WIDTHS))
 def test_the_evaluation_pages_show_their_slices_and_fit_the_screen(
-    width_name: str, page_for: Callable[[Any], Page], evaluations: tuple[Any, int, int, int]
+    width_name: str, page_for: Callable[[Any], Page], evaluations: tuple[Any, int, int, int], axe_source: str
 ) -> None:
     user, version_id, first, second = evaluations
     page = page_for(user)
@@ -64,6 +66,7 @@ def test_the_evaluation_pages_show_their_slices_and_fit_the_screen(
         page.screenshot(path=str(SCREENSHOTS / f"evaluation-{name}-{width_name}.png"), full_page=True)
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{url} runs {overflow}px off the side at {WIDTHS[width_name]}px"
+        assert blocking_violations(page, axe_source) == [], url
 
     page.goto(pages["detail"])
     rating = page.locator('[data-dimension="rating"] table')
