@@ -118,3 +118,19 @@ def test_the_page_form_queues_a_detection_and_says_so(make_reviews: MakeReviews,
     again = client.post("/labelling/noise/", {"snapshot": snapshot.pk, "split": "train"}, follow=True)
     assert "is queued already; wait for it" in again.content.decode()
     assert NoiseDetection.objects.count() == 1
+
+
+def test_the_table_polls_while_a_detection_runs_and_stops_once_none_does(make_reviews: MakeReviews, admin: User) -> None:
+    make_reviews(gold=[1, 0] * 15)
+    snapshot = snapshot_create(seed=3)
+    detection = noise_detection_start(snapshot=snapshot, enqueue=False)
+    client = signed_in(admin)
+
+    running = client.get("/labelling/noise/", HTTP_HX_REQUEST="true")
+    assert running.status_code == 200 and 'id="noise-table"' in running.content.decode()
+    assert "<h1>" not in running.content.decode()  # the table alone
+
+    NoiseDetection.objects.filter(pk=detection.pk).update(status=JobStatus.FAILED, error="the worker died")
+    done = client.get("/labelling/noise/", HTTP_HX_REQUEST="true")
+    assert done.status_code == 286  # HTMX stops polling
+    assert "the worker died" in done.content.decode() and "hx-get" not in done.content.decode()
