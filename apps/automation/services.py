@@ -11,7 +11,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from celery.schedules import crontab
+from celery.schedules import ParseException, crontab
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
@@ -87,8 +87,10 @@ def policy_errors(**fields: Any) -> dict[str, str]:
         errors["snapshot_seed"] = f"The snapshot seed is a whole number from 0 to {MAX_SEED}."
     labels = fields.get("min_new_labels")
     if labels is not None:
-        if not isinstance(labels, int) or isinstance(labels, bool) or labels < 1:
-            errors["min_new_labels"] = "Give a number of labels of 1 or more, or leave it empty for no label trigger."
+        if not isinstance(labels, int) or isinstance(labels, bool) or not 1 <= labels <= MAX_SEED:
+            errors["min_new_labels"] = (
+                f"Give a number of labels from 1 to {MAX_SEED:,}, or leave it empty for no label trigger."
+            )
         elif source == LabelSource.GOLD:
             errors["min_new_labels"] = (
                 "A snapshot of gold labels takes in no human label, so new labels would retrain on the same data: "
@@ -222,9 +224,12 @@ def _crontab(schedule: str) -> crontab:
     if len(fields) != 5:
         raise ValueError(f"it has {len(fields)} fields, not 5")
     minute, hour, day_of_month, month_of_year, day_of_week = fields
-    return crontab(
-        minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week
-    )
+    try:
+        return crontab(
+            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week
+        )
+    except ParseException as error:  # not a ValueError: "1,,2" or "5-" would otherwise be a server error
+        raise ValueError(str(error)) from None
 
 
 # --- Cycles ----------------------------------------------------------------------------------------------
