@@ -65,7 +65,7 @@ def repo_id_problem(repo_id: str) -> str | None:
     if len(parts) != 2 or not all(parts):
         return f"{repo_id!r} is not a Hub repository id: write it as owner/name (your user or organisation, a slash, the model's name)."
     for part in parts:
-        if not _REPO_PART.match(part) or "--" in part or ".." in part or part.endswith(".git"):
+        if not _REPO_PART.fullmatch(part) or "--" in part or ".." in part or part.endswith(".git"):
             return (
                 f"{repo_id!r} is not a valid Hub repository id: owner and name use letters, digits, '-', '_' and "
                 "'.', start and end with a letter or digit, hold no '--' or '..', and are at most 96 characters."
@@ -245,6 +245,7 @@ def fetch_external(source: str, *, revision: str | None = None) -> tuple[Path, s
     """
     folder = Path(source).expanduser()
     if folder.is_dir():
+        _refuse_links_out(folder)
         return folder, "local"
     problem = repo_id_problem(source)
     if problem:
@@ -266,6 +267,23 @@ def fetch_external(source: str, *, revision: str | None = None) -> tuple[Path, s
             "reach the Hub (or HF_ENDPOINT), or copy the model folder onto the workers and register the folder."
         ) from None
     return path, path.name
+
+
+def _refuse_links_out(folder: Path) -> None:
+    """Refuse a folder whose symlinks lead outside it: registering must read the model's files, no others.
+
+    A Hugging Face cache snapshot (``.../snapshots/REV``), whose files link to its ``../../blobs``, is fine.
+    """
+    root = folder.resolve()
+    allowed = [root]
+    if root.parent.name == "snapshots":
+        allowed.append(root.parent.parent / "blobs")
+    for path in folder.rglob("*"):
+        if path.is_symlink() and not any(path.resolve().is_relative_to(place) for place in allowed):
+            raise HubError(
+                f"{path.relative_to(folder)} in {folder} is a link to {path.resolve()}, outside the folder: a "
+                "registered folder must hold the model's own files (copy them in, e.g. `cp -rL`, and register the copy)."
+            )
 
 
 def label_order(id2label: dict[Any, Any]) -> tuple[int, int]:
@@ -330,7 +348,12 @@ def import_external(source_dir: Path, staging: Path) -> ImportedModel:
             + (f" (only {', '.join(pickled)}, which are pickled and never loaded here)" if pickled else "")
             + ": convert it with `save_pretrained(..., safe_serialization=True)` and register that folder."
         )
-    raw_config = json.loads((source_dir / "config.json").read_text(encoding="utf-8"))
+    try:
+        raw_config = json.loads((source_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise HubError(f"The model's config.json cannot be read as JSON: {error}.") from None
+    if not isinstance(raw_config, dict):
+        raise HubError("The model's config.json does not hold a JSON object, so it is not a saved transformers model.")
     if raw_config.get("auto_map"):
         raise HubError("The model needs code shipped with it (auto_map, trust_remote_code), which the platform never runs.")
     try:

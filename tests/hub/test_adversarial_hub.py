@@ -1,0 +1,141 @@
+"""Adversarial checks of Hub publishing and registration: what a hostile model folder, a failing Hub or a
+careless caller cannot make the platform do (leak the token, run or read what it must not, fail unclearly).
+
+The Hub here is the recording server of tests/hub/conftest.py: these tests check our use of the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps.common.choices import JobStatus
+from apps.registry.hub import HubRunner, hub_publish_submit
+from apps.registry.models import HubJob
+from tests.hub.conftest import RecordingHub
+from tests.hub.test_publish import REPO, transformer_artifact, version  # noqa: F401 (fixtures)
+from workers.ml.hub import HubError, fetch_external, import_external, repo_id_problem
+from workers.ml.tiny_models import save_tiny_model
+
+TOKEN = "hf_adversarialSECRETtoken0123456789"
+
+
+@pytest.fixture(scope="module")
+def outside_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-label sentiment classifier saved as another team would (safetensors, no code)."""
+    return save_tiny_model(tmp_path_factory.mktemp("outside") / "model", "bert", id2label={0: "negative", 1: "positive"})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("failing", ["/api/repos/create", "/api/models/", "unreachable"])
+def test_the_token_never_shows_in_the_job_its_log_or_the_process_logs(
+    recording_hub: RecordingHub, version: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    failing: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    if failing == "unreachable":
+        monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    else:
+        recording_hub.failures[failing] = 401
+    caplog.set_level(logging.DEBUG)
+
+    job = hub_publish_submit(version=version, repo_id=REPO, private=True, enqueue=False)
+    HubRunner.handle(job.pk)
+    job.refresh_from_db()
+
+    assert job.status == JobStatus.FAILED and job.error
+    stored = json.dumps({field.name: str(getattr(job, field.attname)) for field in HubJob._meta.concrete_fields})
+    assert TOKEN not in stored and TOKEN[3:] not in stored
+    assert TOKEN not in caplog.text
+    if failing != "unreachable":  # the client did send it, so the check above is not vacuous
+        assert any(TOKEN in call.headers.get("authorization", "") for call in recording_hub.calls)
+
+
+@pytest.mark.parametrize(
+    "repo_id",
+    ["owner/name/extra", "../etc/passwd", "owner/..", "owner/na me", "owner/name?x=1", "owner/name#x", "owner/\u00e9t\u00e9",
+     "-owner/name", "owner/name.git", "owner/a--b", "owner/" + "n" * 97, "owner/name\n", "owner\\name", "/name", "owner/"],
+)  # fmt: skip
+def test_odd_repository_ids_are_refused(repo_id: str) -> None:
+    assert repo_id_problem(repo_id) is not None
+
+
+@pytest.mark.parametrize(
+    "config_text", ["{not json", "[1, 2]", "\"a string\"", "\udcff"], ids=["broken", "list", "string", "not-utf8"]
+)
+def test_a_config_json_that_is_not_a_json_object_is_refused_with_a_clear_message(
+    outside_model: Path, tmp_path: Path, config_text: str
+) -> None:
+    folder = Path(shutil.copytree(outside_model, tmp_path / "model"))
+    (folder / "config.json").write_bytes(config_text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(HubError, match="config.json"):
+        import_external(folder, tmp_path / "staging")
+    assert not (tmp_path / "staging").exists()
+
+
+def test_pickled_weights_beside_a_stray_safetensors_file_are_never_loaded(
+    outside_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    folder = Path(shutil.copytree(outside_model, tmp_path / "model"))
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").rename(folder / "notes.safetensors")
+    unpickled: list[Any] = []
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: unpickled.append(args) or {})
+
+    with pytest.raises((HubError, OSError), match="safetensors"):
+        import_external(folder, tmp_path / "staging")
+    assert unpickled == []
+
+
+def test_code_named_by_the_tokenizer_config_is_refused(outside_model: Path, tmp_path: Path) -> None:
+    folder = Path(shutil.copytree(outside_model, tmp_path / "model"))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({**json.loads((folder / "tokenizer_config.json").read_text()), "auto_map": {"AutoTokenizer": ["t.Tok", None]}})
+    )
+    ran = tmp_path / "remote-code-ran"
+    (folder / "t.py").write_text(f"open({str(ran)!r}, 'w').close()\n")
+    try:
+        import_external(folder, tmp_path / "staging")  # transformers may ignore the auto_map and use the files
+    except (HubError, ValueError):
+        pass  # or refuse it; either way the code never runs
+    assert not ran.exists()
+
+
+@pytest.mark.parametrize("linked", ["config.json", "tokenizer.json", "model.safetensors"])
+def test_a_registered_folder_cannot_read_files_outside_it_through_a_symlink(
+    outside_model: Path, tmp_path: Path, linked: str
+) -> None:
+    elsewhere = Path(shutil.copytree(outside_model, tmp_path / "elsewhere"))
+    folder = Path(shutil.copytree(outside_model, tmp_path / "model"))
+    (folder / linked).unlink()
+    (folder / linked).symlink_to(elsewhere / linked)
+    with pytest.raises(HubError, match="outside the folder"):
+        fetch_external(str(folder))
+
+
+def test_a_symlink_inside_a_registered_folder_is_fine(outside_model: Path, tmp_path: Path) -> None:
+    folder = Path(shutil.copytree(outside_model, tmp_path / "model"))
+    (folder / "blobs").mkdir()
+    (folder / "model.safetensors").rename(folder / "blobs" / "weights")
+    (folder / "model.safetensors").symlink_to(Path("blobs") / "weights")
+    assert fetch_external(str(folder)) == (folder, "local")
+    assert import_external(folder, tmp_path / "staging").architecture == "bert"
+
+
+def test_a_hugging_face_cache_snapshot_registers_by_its_path(outside_model: Path, tmp_path: Path) -> None:
+    snapshot = tmp_path / "models--acme--sentiment" / "snapshots" / "abc123"
+    blobs = tmp_path / "models--acme--sentiment" / "blobs"
+    snapshot.mkdir(parents=True)
+    blobs.mkdir()
+    for source in outside_model.iterdir():
+        shutil.copy(source, blobs / source.name)
+        (snapshot / source.name).symlink_to(Path("../..") / "blobs" / source.name)
+    assert fetch_external(str(snapshot)) == (snapshot, "local")
