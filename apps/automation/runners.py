@@ -101,6 +101,7 @@ class CycleRunner(JobRunner[RetrainingCycle]):
             training_run_execute(run_id=run.pk, worker=cycle.worker)
         run.refresh_from_db()
         if run.status != JobStatus.SUCCEEDED:
+            self.progress.check_cancelled(force=True)  # the run ended because the cycle was cancelled
             reason = f": {run.error}" if run.error else "."
             raise CycleFailed(f"Training run {run.pk} {run.status}{reason} Nothing was promoted.")
         candidate = ModelVersion.objects.get(training_run=run)
@@ -155,6 +156,7 @@ class CycleRunner(JobRunner[RetrainingCycle]):
             evaluation_run_execute(run_id=evaluation.pk, worker=self.job.worker)
         evaluation.refresh_from_db()
         if evaluation.status != JobStatus.SUCCEEDED:
+            self.progress.check_cancelled(force=True)  # the evaluation ended because the cycle was cancelled
             reason = f": {evaluation.error}" if evaluation.error else "."
             raise CycleFailed(
                 f"Evaluation {evaluation.pk} of model version {version.pk} {evaluation.status}{reason} Nothing was promoted."
