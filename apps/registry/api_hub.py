@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from apps.api.errors import ApiError
 from apps.api.permissions import MANAGE, READ_MODELS
+from apps.api.serializers import StrictInputSerializer
 from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.registry.hub import hub_publish_submit, hub_register_submit
 from apps.registry.models import HubJob
@@ -43,13 +44,13 @@ class HubJobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PublishInput(serializers.Serializer):
+class PublishInput(StrictInputSerializer):
     repo_id = serializers.CharField(max_length=200, help_text="The Hub repository, owner/name; created when missing.")
     private = serializers.BooleanField(default=True, help_text="A new repository is private unless this is false.")
     license = serializers.CharField(max_length=64, default="apache-2.0", help_text="The model card's license.")
 
 
-class RegisterInput(serializers.Serializer):
+class RegisterInput(StrictInputSerializer):
     source = serializers.CharField(max_length=500, help_text="A Hub model id (owner/name) or a folder on the workers.")
     snapshot = serializers.PrimaryKeyRelatedField(
         queryset=DatasetSnapshot.objects.all(), help_text="The model is scored on this snapshot's test split."

@@ -347,7 +347,8 @@ class EnsembleModel(LoadedModel):
         self.members: list[LoadedModel] = []
         for member in members:
             folder = (root / str(member["folder"])).resolve()
-            if not folder.is_relative_to(root):
+            # The ensemble's own folder as a member would load itself again and again.
+            if not folder.is_relative_to(root) or folder == root:
                 raise EnsembleError(f"{path}/{SPEC_NAME} names a member folder outside the ensemble: {member['folder']!r}.")
             # The ensemble's own check already covered every member file (they are listed in its manifest).
             model = load_model(folder, device=device, verify=False, cache_size=cache_size, quantize=quantize)

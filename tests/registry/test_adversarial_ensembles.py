@@ -1,0 +1,88 @@
+"""Adversarial checks of ensembles and of the registry's Hub endpoints: a tampered ensemble folder, callers
+without the role, and input the endpoints must refuse rather than ignore."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from apps.common.roles import ANALYST, ML_ADMIN
+from apps.registry.models import EnsembleBuild, HubJob, ModelVersion
+from tests.registry.factories import UserFactory
+from tests.registry.test_ensembles import built, members, snapshot  # noqa: F401 (fixtures)
+from workers.ml.artifacts import MANIFEST_NAME
+from workers.ml.ensemble import SPEC_NAME, EnsembleError
+from workers.ml.predictor import load_model
+
+pytestmark = pytest.mark.django_db
+
+
+def _rewrite_spec(folder: Path, change: Any) -> None:
+    """Change ensemble.json and record its new checksum, as someone able to write the stored folder could."""
+    spec = json.loads((folder / SPEC_NAME).read_text())
+    change(spec)
+    data = json.dumps(spec).encode()
+    (folder / SPEC_NAME).unlink()
+    (folder / SPEC_NAME).write_bytes(data)
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    manifest["files"][SPEC_NAME] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("member_folder", [".", "members/..", "../", "/"])
+def test_an_ensemble_naming_itself_or_its_parent_as_a_member_is_refused_not_recursed(
+    members: list[ModelVersion], artifact_root: Path, member_folder: str  # noqa: F811
+) -> None:
+    folder = artifact_root / built(members).model_version.artifact_path
+
+    def point_at(spec: dict[str, Any]) -> None:
+        spec["members"][0]["folder"] = member_folder
+
+    _rewrite_spec(folder, point_at)
+    with pytest.raises(EnsembleError, match="member folder"):
+        load_model(folder)
+
+
+def test_the_hub_and_ensemble_endpoints_refuse_anonymous_callers_and_analysts(
+    members: list[ModelVersion],  # noqa: F811
+) -> None:
+    anonymous = APIClient()
+    analyst = APIClient()
+    analyst.force_authenticate(UserFactory(username="adv-analyst", roles=[ANALYST]))
+    version, snapshot = members[0], members[0].snapshot
+    writes = [
+        (f"/api/models/{version.pk}/publish/", {"repo_id": "acme/model"}),
+        ("/api/models/register/", {"source": "/etc", "snapshot": snapshot.pk}),
+        ("/api/models/ensembles/", {"members": [m.pk for m in members]}),
+    ]
+    for path, body in writes:
+        assert anonymous.post(path, body, format="json").status_code in (401, 403), path
+        assert analyst.post(path, body, format="json").status_code == 403, path
+    for path in ["/api/models/hub-jobs/", "/api/models/ensembles/"]:
+        assert anonymous.get(path).status_code in (401, 403), path
+    assert not HubJob.objects.exists() and not EnsembleBuild.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"repo_id": "acme/model", "token": "hf_pasted_by_mistake"}, {"repo_id": "acme/model", "privat": False}],
+    ids=["token", "misspelt-private"],
+)
+def test_publishing_refuses_fields_it_does_not_know_instead_of_ignoring_them(
+    members: list[ModelVersion], body: dict[str, Any], monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_from_the_environment")
+    admin = APIClient()
+    admin.force_authenticate(UserFactory(username="adv-admin", roles=[ML_ADMIN]))
+
+    response = admin.post(f"/api/models/{members[0].pk}/publish/", body, format="json")
+
+    assert response.status_code == 400
+    assert "Unknown field" in json.dumps(response.json())
+    assert "hf_pasted_by_mistake" not in response.content.decode()
+    assert not HubJob.objects.exists()
