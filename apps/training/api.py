@@ -38,7 +38,7 @@ from apps.training.services import (
     training_run_cancel,
     training_run_create,
 )
-from workers.ml.config import MAX_NGRAM
+from workers.ml.config import MAX_MLM_STEPS, MAX_NGRAM
 
 STATE_FIELDS = [
     "status", "created_at", "updated_at", "started_at", "finished_at", "heartbeat_at", "cancel_requested",
@@ -59,7 +59,7 @@ RUN_EXAMPLE: dict[str, Any] = {
         "kind": "transformer", "base_model": "sentence-transformers/all-MiniLM-L6-v2", "learning_rate": 2e-05,
         "batch_size": 16, "epochs": 2, "weight_decay": 0.01, "max_length": 256, "truncation": "head",
         "lowercase": True, "seed": 42, "subset_size": None, "eval_subset_size": None, "early_stopping_patience": None, "warmup_ratio": 0.0,
-        "tfidf_ngram_max": 3, "tfidf_min_df": 2, "tfidf_c": 16.0, "tfidf_nb_weighting": True,
+        "mlm_steps": 0, "mlm_reviews": None, "tfidf_ngram_max": 3, "tfidf_min_df": 2, "tfidf_c": 16.0, "tfidf_nb_weighting": True,
     },
     "notes": "",
     "created_by": "mladmin",
@@ -136,6 +136,8 @@ class HyperparametersSerializer(serializers.Serializer):
     eval_subset_size = serializers.IntegerField(allow_null=True)
     early_stopping_patience = serializers.IntegerField(allow_null=True)
     warmup_ratio = serializers.FloatField()
+    mlm_steps = serializers.IntegerField(help_text="Masked-language-modelling steps on unlabelled reviews first; 0: none.")
+    mlm_reviews = serializers.IntegerField(allow_null=True, help_text="Most unlabelled reviews read for them.")
     tfidf_ngram_max = serializers.IntegerField(help_text="TF-IDF kind: longest word n-gram.")
     tfidf_min_df = serializers.IntegerField(help_text="TF-IDF kind: n-grams kept are in at least this many reviews.")
     tfidf_c = serializers.FloatField(allow_null=True, help_text="TF-IDF kind: C; null when chosen on validation.")
@@ -242,6 +244,21 @@ class TrainingRunCreateSerializer(StrictInputSerializer):
         help_text="Stop after this many epochs without improvement.",
     )
     warmup_ratio = serializers.FloatField(required=False, min_value=0, max_value=1, help_text="Default 0.")
+    mlm_steps = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_MLM_STEPS,
+        help_text="Transformer kind: domain adaptation, masked-language-modelling steps on the platform's unlabelled "
+        "reviews before fine-tuning; default 0 (off).",
+    )
+    mlm_reviews = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_STORED_INTEGER,
+        help_text="Transformer kind: read at most this many unlabelled reviews for domain adaptation; null: as many "
+        "as its steps see.",
+    )
     tfidf_ngram_max = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_NGRAM, help_text="TF-IDF kind: longest word n-gram; default 3."
     )

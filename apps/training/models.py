@@ -49,6 +49,19 @@ class TrainingRun(Job, MetricsMixin):
     )
     early_stopping_patience = models.PositiveIntegerField(null=True, blank=True)
     warmup_ratio = models.FloatField(default=0.0)
+    # Domain adaptation (workers/ml/domain.py): masked-language modelling on unlabelled reviews first.
+    mlm_steps = models.PositiveIntegerField(
+        "masked-language-modelling steps",
+        default=0,
+        help_text="Continue pre-training the base model for this many steps on unlabelled reviews before "
+        "fine-tuning (domain adaptation); 0: off.",
+    )
+    mlm_reviews = models.PositiveIntegerField(
+        "unlabelled reviews for adaptation",
+        null=True,
+        blank=True,
+        help_text="Read at most this many unlabelled reviews (a seeded sample); empty: as many as the steps see.",
+    )
     # The TF-IDF kind's own settings (workers/ml/tfidf.py); transformer runs ignore them.
     tfidf_ngram_max = models.PositiveSmallIntegerField(
         "longest n-gram", default=3, help_text="Word n-grams from 1 up to this many words become features."
@@ -105,6 +118,11 @@ class TrainingRun(Job, MetricsMixin):
         if self.status != "running" or self.phase not in ("validation", "test") or not self.phase_total:
             return ""
         return f"the {self.phase} split"
+
+    @property
+    def adapting(self) -> bool:
+        """Whether a running run is in its domain-adaptation (masked-language modelling) phase."""
+        return self.status == "running" and self.phase == "adaptation" and bool(self.phase_total)
 
     @property
     def scoring_percent(self) -> float:

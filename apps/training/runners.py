@@ -8,6 +8,7 @@ ever served (the reaper removes a dead worker's staging folder).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -28,7 +29,7 @@ from apps.registry.services import (
     model_version_auto_promote,
     model_version_register,
 )
-from apps.reviews.models import Review
+from apps.reviews.models import Review, SnapshotItem
 from apps.reviews.snapshots import snapshot_examples
 from apps.training.choices import EvaluationSplit, ModelKind
 from apps.training.models import (
@@ -40,6 +41,7 @@ from apps.training.models import (
 )
 
 if TYPE_CHECKING:
+    from workers.ml.config import TrainConfig
     from workers.ml.data import Example, SplitData
 
 logger = logging.getLogger(__name__)
@@ -114,17 +116,24 @@ class TrainingRunner(JobRunner[TrainingRun]):
         staging.mkdir(parents=True)
         if rank == 0:
             self.db.call(lambda: TrainingRun.objects.filter(pk=run.pk).update(device=_device_for(run.kind)))
+        config = training_config_of(run)
         data = self.db.call(lambda: split_data(run.snapshot_id))
         lineage = self.db.call(lambda: _lineage(run))
+        unlabelled = None
+        if config.kind == ModelKind.TRANSFORMER and config.mlm_steps:
+            unlabelled, lineage["domain_adaptation"] = self.db.call(
+                lambda: unlabelled_texts(run.snapshot_id, config, processes=int(os.environ.get("WORLD_SIZE", "1")))
+            )
         try:
             self.result = train(
-                training_config_of(run),
+                config,
                 data,
                 # Inside the run's staging folder, so the trainer's own temporary files go when it goes.
                 staging / "model",
                 progress=self.progress if rank == 0 else None,
                 should_stop=self.progress.should_stop,
                 lineage=lineage,
+                unlabelled_texts=unlabelled,
             )
         finally:
             if rank:
@@ -255,6 +264,33 @@ def examples_of(rows: list[tuple[int, str, int]]) -> list[Example]:
     from workers.ml.data import Example
 
     return [Example(review_id=review_id, text=text, label=label) for review_id, text, label in rows]
+
+
+def unlabelled_texts(snapshot_id: int, config: TrainConfig, *, processes: int = 1) -> tuple[list[str], dict[str, Any]]:
+    """The unlabelled reviews a run's domain adaptation pre-trains on, and what the lineage records of them.
+
+    Unlabelled: no gold label, and not in the run's snapshot (a snapshot of human labels holds reviews without a
+    gold label; its validation and test reviews must not be seen before they are scored). A seeded sample when
+    there are more than the run reads (``workers.ml.domain.pick_reviews``).
+    """
+    from workers.ml.domain import pick_reviews
+
+    pool = (
+        Review.objects.filter(gold_label__isnull=True)
+        .exclude(pk__in=SnapshotItem.objects.filter(snapshot_id=snapshot_id).values("review_id"))
+        .values_list("id", flat=True)
+    )
+    available = list(pool)
+    picked = pick_reviews(available, config, processes=processes)
+    texts: dict[int, str] = {}
+    for start in range(0, len(picked), FACET_BATCH_SIZE):
+        texts.update(Review.objects.filter(pk__in=picked[start : start + FACET_BATCH_SIZE]).values_list("id", "text"))
+    digest = hashlib.sha256(",".join(map(str, picked)).encode()).hexdigest()
+    return [texts[pk] for pk in picked if pk in texts], {
+        "unlabelled_reviews_available": len(available),
+        "unlabelled_reviews_used": len(picked),
+        "unlabelled_review_ids_sha256": digest,
+    }
 
 
 def evaluation_examples(evaluation: EvaluationRun) -> list[Example]:

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 HYPERPARAMETERS = (
     "kind", "base_model", "learning_rate", "batch_size", "epochs", "weight_decay", "max_length",
     "truncation", "lowercase", "seed", "subset_size", "eval_subset_size", "early_stopping_patience", "warmup_ratio",
-    "tfidf_ngram_max", "tfidf_min_df", "tfidf_c", "tfidf_nb_weighting",
+    "mlm_steps", "mlm_reviews", "tfidf_ngram_max", "tfidf_min_df", "tfidf_c", "tfidf_nb_weighting",
 )  # fmt: skip
 # PositiveIntegerField's range on every supported database.
 MAX_STORED_INTEGER = 2_147_483_647

@@ -7,7 +7,7 @@ importing this package stays cheap for web processes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,15 +151,19 @@ def train(
     lineage: dict[str, Any] | None = None,
     model_override: ModelFactory | None = None,
     compile_mode: str | None = None,
+    unlabelled_texts: Sequence[str] | None = None,
 ) -> TrainResult:
     """Train a model of `config.kind`, evaluate it on the test split once, and publish its artifact folder.
 
     `output_dir` must not exist yet (or be empty); it appears complete or not at all.
+    `unlabelled_texts` are the reviews domain adaptation (``config.mlm_steps``) pre-trains on.
     Raises ValueError for a bad config or data, TrainingCancelled when `should_stop` returns True.
     """
     from workers.ml import artifacts
+    from workers.ml.domain import adaptation_problems
 
     problems = [f"{name}: {message}" for name, message in config.errors().items()] + _data_problems(data)
+    problems += adaptation_problems(config, unlabelled_texts)
     if problems:
         raise ValueError("Cannot train: " + " ".join(problems))
     output_dir = Path(output_dir)
@@ -189,7 +193,9 @@ def train(
             from workers.ml.transformer import fit_transformer, release_compiled_models
 
             try:
-                outcome = fit_transformer(config, data, staging, reporter, model_override, compile_mode)
+                outcome = fit_transformer(
+                    config, data, staging, reporter, model_override, compile_mode, unlabelled_texts=unlabelled_texts
+                )
             finally:
                 release_compiled_models()
         else:

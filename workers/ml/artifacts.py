@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -215,9 +216,17 @@ def fetch_from_storage(storage: Storage, name: str, cache_dir: Path) -> Path:
     if storage.is_local:
         return Path(storage.path(name))
     cached = Path(cache_dir) / name
-    if (cached / MANIFEST_NAME).is_file():
+    if _whole_copy(cached):
         return cached
     manifest_bytes, files = _stored_manifest(storage, name)
+    if cached.exists():
+        # A damaged copy (a file gone or cut short, no manifest): set aside in one rename, fetched afresh below.
+        damaged = cached.with_name(f".{cached.name}.damaged-{os.getpid()}-{time.monotonic_ns()}")
+        try:
+            os.replace(cached, damaged)
+        except FileNotFoundError:
+            pass  # another process set it aside first
+        shutil.rmtree(damaged, ignore_errors=True)
     cached.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{cached.name}.fetching-", dir=cached.parent))
     try:
@@ -236,6 +245,15 @@ def fetch_from_storage(storage: Storage, name: str, cache_dir: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return cached
+
+
+def _whole_copy(cached: Path) -> bool:
+    """Whether the cached copy has its manifest and every file it lists at its size (the loader checks the sha256)."""
+    try:
+        files = json.loads((cached / MANIFEST_NAME).read_bytes())["files"]
+        return all((cached / listed).stat().st_size == recorded["bytes"] for listed, recorded in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def read_stored_file(storage: Storage, name: str, listed: str, cache_dir: Path) -> bytes:
@@ -310,6 +328,20 @@ def _number(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _adaptation_note(hyperparameters: dict[str, Any]) -> str:
+    """The model card's domain-adaptation section (workers/ml/domain.py), or nothing when the run had none."""
+    if not hyperparameters.get("mlm_steps"):
+        return ""
+    return f"""
+## Domain adaptation
+Before fine-tuning, the base model's encoder was pre-trained further with masked-language modelling on
+{hyperparameters.get('mlm_reviews_used')} unlabelled reviews of the platform for {hyperparameters['mlm_steps']} steps
+({hyperparameters.get('mlm_probability', 0.15):.0%} of tokens masked, learning rate {hyperparameters.get('mlm_learning_rate')},
+mean masked-token loss {hyperparameters.get('mlm_mean_loss')}; masked-language-modelling head
+{hyperparameters.get('mlm_head')}). No labels were used for it.
+"""
+
+
 def model_card(manifest: dict[str, Any]) -> str:
     kind = manifest["kind"]
     metrics = manifest["metrics"]
@@ -343,7 +375,7 @@ Reviews per split: {', '.join(f"{name} {count}" for name, count in manifest['dat
 
 ## Hyperparameters
 {_table([(key, str(value)) for key, value in manifest['hyperparameters'].items()])}
-
+{_adaptation_note(manifest['hyperparameters'])}
 ## Test metrics (held-out test split, computed once after training)
 {_table([(name, _number(metrics[name])) for name in ("accuracy", "precision", "recall", "f1", "f1_macro", "support")])}
 

@@ -18,7 +18,10 @@ MAX_NGRAM = 5
 TRANSFORMER_SETTINGS = (
     "base_model", "learning_rate", "batch_size", "epochs", "weight_decay", "max_length", "truncation",
     "warmup_ratio", "early_stopping_patience", "lowercase", "seed", "subset_size", "eval_subset_size",
+    "mlm_steps", "mlm_reviews",
 )  # fmt: skip
+# Domain adaptation (workers/ml/domain.py): at most this many masked-language-modelling steps before fine-tuning.
+MAX_MLM_STEPS = 100_000
 TFIDF_SETTINGS = (
     "tfidf_ngram_max", "tfidf_min_df", "tfidf_c", "tfidf_nb_weighting", "lowercase", "seed", "subset_size",
     "eval_subset_size",
@@ -44,6 +47,10 @@ class TrainConfig:
     eval_subset_size: int | None = None
     early_stopping_patience: int | None = None
     warmup_ratio: float = 0.0
+    # Domain adaptation: continue pre-training the encoder with masked-language modelling on this many
+    # batches of unlabelled reviews before fine-tuning (0: off), reading at most `mlm_reviews` of them.
+    mlm_steps: int = 0
+    mlm_reviews: int | None = None
     # The TF-IDF kind's own settings (workers/ml/tfidf.py); a transformer run ignores them.
     tfidf_ngram_max: int = 3
     tfidf_min_df: int = 2
@@ -79,6 +86,11 @@ class TrainConfig:
             _check_whole(found, "eval_subset_size", self.eval_subset_size, "Reviews scored", MIN_EVAL_SUBSET, None)
         if self.early_stopping_patience is not None:
             _check_whole(found, "early_stopping_patience", self.early_stopping_patience, "Early stopping patience", 1, None)
+        _check_whole(found, "mlm_steps", self.mlm_steps, "Masked-language-modelling steps", 0, MAX_MLM_STEPS)
+        if self.mlm_reviews is not None:
+            _check_whole(found, "mlm_reviews", self.mlm_reviews, "Unlabelled reviews for adaptation", 1, None)
+        if self.kind != "transformer" and "mlm_steps" not in found and self.mlm_steps:
+            found["mlm_steps"] = "Domain adaptation (masked-language modelling) needs a transformer run: set it to 0 for the TF-IDF kind."
         _check_whole(found, "tfidf_ngram_max", self.tfidf_ngram_max, "Longest n-gram", 1, MAX_NGRAM)
         _check_whole(found, "tfidf_min_df", self.tfidf_min_df, "Minimum review count (min_df)", 1, None)
         if self.tfidf_c is not None:

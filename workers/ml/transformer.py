@@ -319,10 +319,13 @@ def fit_transformer(
     reporter: ProgressReporter,
     model_override: ModelFactory | None = None,
     compile_mode: str | None = None,
+    *,
+    unlabelled_texts: Sequence[str] | None = None,
 ) -> FitOutcome:
     """Fine-tune, evaluate on validation each epoch, score test once, and save model and tokenizer into `staging`.
 
     `compile_mode` is one of COMPILE_MODES (None reads TRAIN_TORCH_COMPILE); it changes speed, not the maths.
+    With ``config.mlm_steps`` the encoder is first adapted on `unlabelled_texts` (workers/ml/domain.py).
     """
     from transformers import (
         DataCollatorWithPadding,
@@ -338,7 +341,19 @@ def fit_transformer(
     device_name, precision = describe_device()
     compile_mode = compile_mode_for(compile_mode, on_gpu=precision is not None)
     set_seed(config.seed)
+    adaptation = None
+    if config.mlm_steps:
+        from workers.ml.domain import adapt_encoder, transplant_encoder
+
+        if model_override is not None:
+            raise ValueError("Domain adaptation (mlm_steps) loads the base model by name; it cannot adapt a model_override.")
+        adaptation, adapted = adapt_encoder(config, unlabelled_texts or [], staging.parent, reporter, precision=precision)
+        reporter.check_stop()
+        set_seed(config.seed)
     model, tokenizer = model_override(len(LABEL_NAMES)) if model_override else load_base_model(config.base_model)
+    if adaptation is not None:
+        transplant_encoder(adapted, model)
+        del adapted
     model.config.id2label = dict(LABEL_NAMES)
     model.config.label2id = {name: label for label, name in LABEL_NAMES.items()}
     if compile_mode != "off":
@@ -466,4 +481,5 @@ def fit_transformer(
         ],
         device=device_name,
         train_samples_per_second=clock.epochs_completed * len(train_ids) / training_seconds if training_seconds else None,
+        extra_hyperparameters=adaptation.hyperparameters() if adaptation is not None else {},
     )
