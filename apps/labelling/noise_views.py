@@ -74,7 +74,8 @@ def _start(request: HttpRequest) -> None:
 def _row(model: type[DatasetSnapshot | ImportJob], value: str | None) -> DatasetSnapshot | ImportJob | None:
     if not value:
         return None
-    return get_object_or_404(model, pk=value) if value.isdigit() else None
+    # isdecimal() alone lets '²' or '٣' through, which int() and the pk lookup refuse.
+    return get_object_or_404(model, pk=value) if value.isascii() and value.isdecimal() else None
 
 
 @ml_admin_required

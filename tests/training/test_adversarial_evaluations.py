@@ -96,3 +96,13 @@ def test_the_evaluation_form_refuses_a_post_without_its_csrf_token(tfidf_artifac
     answer = client.post("/evaluations/new/", {"model_version": version.pk, "split": "test"})
 
     assert answer.status_code == 403 and not EvaluationRun.objects.exists()
+
+
+@pytest.mark.parametrize("ids", ["²", "1,²", "99999999999999999999,1"])
+def test_compare_ignores_ids_that_are_not_plain_numbers(tfidf_artifact: Path, ids: str) -> None:
+    client = Client()
+    client.force_login(ml_admin())
+
+    for parameter in ("evaluations", "runs"):
+        answer = client.get("/compare/", {parameter: ids})
+        assert answer.status_code in (200, 400), (parameter, answer.status_code)

@@ -63,7 +63,7 @@ def _run_ids(values: list[str]) -> list[int]:
     ids = []
     for value in values:
         for part in value.split(","):
-            if part.strip().isdigit():
+            if part.strip().isascii() and part.strip().isdigit():  # '²' is a digit that int() refuses
                 ids.append(int(part))
     return list(dict.fromkeys(ids))[:MAX_RUNS]
 
