@@ -76,3 +76,45 @@ def test_a_malformed_manifest_is_refused_with_a_message(
     with pytest.raises(ArtifactError):
         fetch_from_storage(storage, name, tmp_path / "cache")
     assert not (tmp_path / "cache" / name).exists()
+
+
+@pytest.mark.parametrize("damage", ["file-deleted", "file-truncated", "manifest-deleted", "manifest-garbled"])
+def test_a_damaged_cached_copy_is_fetched_again_instead_of_failing_for_ever(
+    published: tuple[Storage, str], tmp_path: Path, damage: str
+) -> None:
+    from workers.ml.predictor import load_model
+
+    storage, name = published
+    cache = tmp_path / "cache"
+    cached = fetch_from_storage(storage, name, cache)
+    weights = cached / "weights.safetensors"
+    if damage == "file-deleted":
+        weights.unlink()
+    elif damage == "file-truncated":
+        weights.write_bytes(weights.read_bytes()[:10])
+    elif damage == "manifest-deleted":
+        (cached / MANIFEST_NAME).unlink()
+    else:
+        (cached / MANIFEST_NAME).write_text("{")
+
+    again = fetch_from_storage(storage, name, cache)
+
+    assert again == cached
+    assert load_model(again).predict(["a brilliant film"])[0]["label"] in (0, 1)
+    assert sorted(path.name for path in cache.iterdir()) == [name]  # nothing left beside it
+
+
+def test_a_cached_file_changed_in_place_is_still_refused_when_loaded(
+    published: tuple[Storage, str], tmp_path: Path
+) -> None:
+    from workers.ml.predictor import load_model
+
+    storage, name = published
+    cached = fetch_from_storage(storage, name, tmp_path / "cache")
+    weights = cached / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+
+    with pytest.raises(ArtifactError, match="Checksum mismatch for weights.safetensors"):
+        load_model(fetch_from_storage(storage, name, tmp_path / "cache"))
