@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 
 from apps.automation.choices import CycleStage
@@ -25,7 +26,7 @@ from apps.common.choices import JobStatus
 from apps.common.jobs import JobRunner
 from apps.registry.models import ModelVersion
 from apps.registry.selectors import current_model_version
-from apps.registry.services import PromotionError, model_version_promote
+from apps.registry.services import PromotionError, _serialise_changes_of_current, model_version_promote
 from apps.reviews.choices import Split
 from apps.reviews.models import SnapshotItem
 from apps.reviews.snapshots import SnapshotError, snapshot_create
@@ -196,19 +197,25 @@ class CycleRunner(JobRunner[RetrainingCycle]):
         )
         promotion = None
         if promote:
-            now_current = current_model_version()
-            if (now_current.pk if now_current else None) != (baseline.pk if baseline else None):
-                promote = False
-                reason = (
-                    f"Not promoted: the current model changed to version {now_current.pk if now_current else 'none'} "
-                    f"while the cycle compared the candidate with {f'version {baseline.pk}' if baseline else 'none'}. "
-                    + reason
-                )
-            else:
-                try:
-                    promotion = model_version_promote(version=candidate, by=None, reason=f"Retraining cycle {cycle.pk}: {reason}")
-                except PromotionError as error:
-                    promote, reason = False, f"Not promoted: the promotion was refused ({error}). {reason}"
+            with transaction.atomic():
+                # Held until the promotion commits: another cycle or a hand promoting meanwhile waits, then
+                # sees this one, instead of being replaced by a candidate compared with the version before it.
+                _serialise_changes_of_current()
+                now_current = current_model_version()
+                if (now_current.pk if now_current else None) != (baseline.pk if baseline else None):
+                    promote = False
+                    reason = (
+                        f"Not promoted: the current model changed to version {now_current.pk if now_current else 'none'} "
+                        f"while the cycle compared the candidate with {f'version {baseline.pk}' if baseline else 'none'}. "
+                        + reason
+                    )
+                else:
+                    try:
+                        promotion = model_version_promote(
+                            version=candidate, by=None, reason=f"Retraining cycle {cycle.pk}: {reason}"
+                        )
+                    except PromotionError as error:
+                        promote, reason = False, f"Not promoted: the promotion was refused ({error}). {reason}"
         elif candidate.pk == getattr(current_model_version(), "pk", None):
             promote, reason = True, "AUTO_PROMOTE made the candidate current when it was registered. " + reason
         self._set(promoted=promote, decision=reason, promotion=promotion)

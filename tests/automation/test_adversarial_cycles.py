@@ -49,3 +49,53 @@ def test_a_cycle_cancelled_during_each_step_ends_cancelled_and_promotes_nothing(
     assert cycle.status == JobStatus.CANCELLED, (cycle.status, cycle.error)
     assert cycle.outcome == "Cancelled; the current model stays."
     assert not cycle.promoted and current_model_version() == current
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_promotion_made_while_a_cycle_promotes_waits_for_it_instead_of_being_replaced_unseen(
+    benchmark: DatasetSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import connection
+
+    from apps.registry.models import ModelVersion
+    from apps.registry.services import model_version_promote
+    from apps.reviews.snapshots import snapshot_create
+    from apps.training.services import training_run_create, training_run_execute
+
+    baseline = current_model(flipped=True)
+    resolve(make_reviews(20, source="new", seed=9))
+    cycle = cycle_start(policy=policy_for(benchmark, min_improvement=0.0), trigger="manual", enqueue=False)
+    assert cycle is not None
+    rival_run = training_run_execute(
+        run_id=training_run_create(snapshot=snapshot_create(name="rival", label_source="human"), kind="tfidf", enqueue=False).pk
+    )
+    rival = ModelVersion.objects.get(training_run=rival_run)
+    original = runners.model_version_promote
+
+    def rival_promoted_by_hand() -> None:
+        # Another policy's cycle, or an ML admin, promoting at the same moment as this cycle.
+        try:
+            model_version_promote(version=rival, by=None, reason="promoted by hand meanwhile", force=True)
+        finally:
+            connection.close()
+
+    import threading
+
+    other = threading.Thread(target=rival_promoted_by_hand)
+
+    def promote_while_another_promotes(**kwargs: Any) -> Any:
+        other.start()
+        other.join(timeout=3)  # without the lock the rival is current by now; with it, it waits for this cycle
+        return original(**kwargs)
+
+    monkeypatch.setattr(runners, "model_version_promote", promote_while_another_promotes)
+
+    CycleRunner.handle(cycle.pk)
+    other.join(timeout=30)
+
+    cycle.refresh_from_db()
+    assert cycle.status == JobStatus.SUCCEEDED, cycle.error
+    assert cycle.promoted and cycle.promotion is not None
+    # The cycle replaced the version it was compared with, not the rival it never saw.
+    assert cycle.promotion.from_version == baseline
+    assert current_model_version() == rival  # the hand promotion came after, and was not lost
