@@ -57,7 +57,9 @@ class HubJobForm(forms.ModelForm):
             elif data.get("action") == HubJob.Action.REGISTER:
                 if data.get("snapshot") is None:
                     raise forms.ValidationError({"snapshot": "Choose the snapshot whose test split scores the model."})
-                data["source"] = hub_register_check(source=data.get("source", ""), snapshot=data["snapshot"])
+                data["source"] = hub_register_check(
+                    source=data.get("source", ""), snapshot=data["snapshot"], revision=data.get("revision") or ""
+                )
         except HubError as error:
             raise forms.ValidationError(str(error)) from None
         return data

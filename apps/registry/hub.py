@@ -32,7 +32,7 @@ from apps.reviews.models import DatasetSnapshot
 from apps.reviews.snapshots import snapshot_examples
 from apps.training.choices import ModelKind
 from workers.ml.data import LABEL_NAMES
-from workers.ml.hub import HubError, exportable_problem, hub_token, repo_id_problem
+from workers.ml.hub import HubError, exportable_problem, hub_token, repo_id_problem, revision_problem
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -74,9 +74,12 @@ def hub_publish_submit(
     )  # fmt: skip
 
 
-def hub_register_check(*, source: str, snapshot: DatasetSnapshot) -> str:
+def hub_register_check(*, source: str, snapshot: DatasetSnapshot, revision: str = "") -> str:
     """The source to register, cleaned; HubError says why it would be refused."""
     source = source.strip()
+    problem = revision_problem(revision.strip())
+    if problem:
+        raise HubError(problem)
     if not source:
         raise HubError("Give the model to register: a Hub model id (owner/name) or a folder on the workers.")
     if not source.startswith(("/", "~", ".")):
@@ -97,7 +100,7 @@ def hub_register_submit(
     enqueue: bool = True,
 ) -> HubJob:
     """Queue registering the model `source` (a Hub id or a folder on the workers), scored on `snapshot`'s test split."""
-    source = hub_register_check(source=source, snapshot=snapshot)
+    source = hub_register_check(source=source, snapshot=snapshot, revision=revision)
     return HubRunner.submit(
         enqueue=enqueue, action=HubJob.Action.REGISTER, source=source, revision=revision.strip(), snapshot=snapshot,
         created_by=by,

@@ -139,3 +139,43 @@ def test_a_hugging_face_cache_snapshot_registers_by_its_path(outside_model: Path
         shutil.copy(source, blobs / source.name)
         (snapshot / source.name).symlink_to(Path("../..") / "blobs" / source.name)
     assert fetch_external(str(snapshot)) == (snapshot, "local")
+
+
+@pytest.mark.parametrize("revision", ["../../../../etc", "main/../../x", "/etc/passwd", "main branch", "v1\n", "-x", "a" * 101, "main/"])
+def test_a_revision_that_is_not_a_branch_tag_or_commit_is_refused(revision: str) -> None:
+    from workers.ml.hub import revision_problem
+
+    assert revision_problem(revision) is not None
+    with pytest.raises(HubError, match="not a Hub revision"):
+        fetch_external("acme/sentiment", revision=revision)
+
+
+@pytest.mark.parametrize("revision", ["", "main", "v1.0", "refs/pr/1", "0123abcd" * 5])
+def test_branches_tags_and_commits_are_revisions(revision: str) -> None:
+    from workers.ml.hub import revision_problem
+
+    assert revision_problem(revision) is None
+
+
+@pytest.mark.django_db
+def test_the_api_refuses_a_revision_leading_out_of_the_cache_before_queueing_anything() -> None:
+    from rest_framework.test import APIClient
+
+    from apps.common.roles import ML_ADMIN
+    from apps.reviews.snapshots import snapshot_create
+    from tests.registry.factories import UserFactory
+    from tests.training.conftest import make_reviews
+
+    make_reviews(20)
+    snapshot = snapshot_create(name="twenty", train_fraction=0.6, validation_fraction=0.2, test_fraction=0.2)
+    admin = APIClient()
+    admin.force_authenticate(UserFactory(username="adv-hub-admin", roles=[ML_ADMIN]))
+
+    response = admin.post(
+        "/api/models/register/", {"source": "acme/model", "snapshot": snapshot.pk, "revision": "../../../../tmp/x"},
+        format="json",
+    )  # fmt: skip
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == "hub_refused"
+    assert "not a Hub revision" in response.json()["error"]["message"]
+    assert not HubJob.objects.exists()

@@ -52,6 +52,7 @@ UNKNOWN_TRAINING_SETTINGS = (
 )  # fmt: skip
 # Longest input the platform feeds a model it did not train: what these encoders were pre-trained with.
 MAX_IMPORT_LENGTH = 512
+_REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 _REPO_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 
 
@@ -70,6 +71,19 @@ def repo_id_problem(repo_id: str) -> str | None:
                 f"{repo_id!r} is not a valid Hub repository id: owner and name use letters, digits, '-', '_' and "
                 "'.', start and end with a letter or digit, hold no '--' or '..', and are at most 96 characters."
             )
+    return None
+
+
+def revision_problem(revision: str) -> str | None:
+    """Why `revision` is not a branch, tag or commit name of a Hub repository, or None when it is (or is empty).
+
+    huggingface_hub's cache keeps a branch's commit in a file named by it, so a name with '..' would lead out.
+    """
+    if revision and (not _REVISION.fullmatch(revision) or ".." in revision or revision.endswith("/")):
+        return (
+            f"{revision!r} is not a Hub revision: give a branch, a tag or a commit hash (letters, digits, '.', '_', "
+            "'-', '/' between parts; no '..'), at most 100 characters."
+        )
     return None
 
 
@@ -250,6 +264,9 @@ def fetch_external(source: str, *, revision: str | None = None) -> tuple[Path, s
     problem = repo_id_problem(source)
     if problem:
         raise HubError(f"{source!r} is neither a folder on the workers nor a Hub model id: {problem}")
+    problem = revision_problem(revision or "")
+    if problem:
+        raise HubError(problem)
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         HfHubHTTPError,
