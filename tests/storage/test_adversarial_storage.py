@@ -118,3 +118,29 @@ def test_a_cached_file_changed_in_place_is_still_refused_when_loaded(
 
     with pytest.raises(ArtifactError, match="Checksum mismatch for weights.safetensors"):
         load_model(fetch_from_storage(storage, name, tmp_path / "cache"))
+
+
+def test_a_huge_manifest_is_refused_without_reading_it_whole(
+    published: tuple[Storage, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import workers.ml.artifacts as artifacts
+
+    storage, name = published
+    monkeypatch.setattr(artifacts, "MAX_MANIFEST_BYTES", 4096)  # the same check as at 8 MiB, with less to upload
+    manifest = json.loads(storage.read_bytes(f"{name}/{MANIFEST_NAME}"))
+    manifest["padding"] = "x" * 100_000
+    storage.write_bytes(f"{name}/{MANIFEST_NAME}", json.dumps(manifest).encode())
+    read: list[int] = []
+    original = Storage.read_bytes
+
+    def counting(self: Storage, key: str, **options: object) -> bytes:
+        data = original(self, key, **options)  # type: ignore[arg-type]
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr(Storage, "read_bytes", counting)
+
+    with pytest.raises(ArtifactError, match="larger than"):
+        fetch_from_storage(storage, name, tmp_path / "cache")
+    assert read and max(read) <= 4097
+    assert not (tmp_path / "cache" / name).exists()

@@ -32,6 +32,8 @@ from workers.ml.storage import Storage, StorageError
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 MODEL_CARD_NAME = "README.md"
+# A manifest lists a few dozen files; one read from object storage beyond this size is refused unread.
+MAX_MANIFEST_BYTES = 8 << 20
 # Files without which a kind cannot be loaded; a manifest that lists none of them is not trusted.
 REQUIRED_FILES = {
     "transformer": ("config.json", "model.safetensors", "tokenizer_config.json"),
@@ -275,12 +277,17 @@ def read_stored_file(storage: Storage, name: str, listed: str, cache_dir: Path) 
 
 def _stored_manifest(storage: Storage, name: str) -> tuple[bytes, dict[str, Any]]:
     try:
-        manifest_bytes = storage.read_bytes(f"{name}/{MANIFEST_NAME}")
+        manifest_bytes = storage.read_bytes(f"{name}/{MANIFEST_NAME}", limit=MAX_MANIFEST_BYTES)
     except FileNotFoundError:
         raise ArtifactNotReady(
             f"{storage.url_of(name)} has no {MANIFEST_NAME}: the model is not published yet (its files may still be "
             "uploading), or its upload stopped part way. Wait for its training run to succeed, or retrain it."
         ) from None
+    if len(manifest_bytes) > MAX_MANIFEST_BYTES:
+        raise ArtifactError(
+            f"{storage.url_of(name)}/{MANIFEST_NAME} is larger than {MAX_MANIFEST_BYTES // (1 << 20)} MiB, far more than "
+            "a model's manifest holds: it is not one the platform wrote, so the model is refused."
+        )
     try:
         manifest = json.loads(manifest_bytes)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -93,9 +93,15 @@ class Storage:
     def exists(self, key: str) -> bool:
         return bool(self._call(key, "look for", self.fs.exists, self.path(key)))
 
-    def read_bytes(self, key: str) -> bytes:
-        """The object's bytes; FileNotFoundError when there is none."""
-        return self._call(key, "read", self.fs.cat_file, self.path(key))
+    def read_bytes(self, key: str, *, limit: int | None = None) -> bytes:
+        """The object's bytes; FileNotFoundError when there is none.
+
+        With `limit`, at most `limit` + 1 bytes are read, so a caller can refuse an object larger than it expects.
+        """
+        if limit is None:
+            return self._call(key, "read", self.fs.cat_file, self.path(key))
+        with self._call(key, "read", self.fs.open, self.path(key), "rb") as handle:
+            return self._call(key, "read", handle.read, limit + 1)
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self._make_parent(key)
