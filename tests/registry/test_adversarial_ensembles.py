@@ -86,3 +86,37 @@ def test_publishing_refuses_fields_it_does_not_know_instead_of_ignoring_them(
     assert "Unknown field" in json.dumps(response.json())
     assert "hf_pasted_by_mistake" not in response.content.decode()
     assert not HubJob.objects.exists()
+
+
+def test_an_ensemble_serves_after_its_members_folders_are_gone(
+    members: list[ModelVersion], artifact_root: Path  # noqa: F811
+) -> None:
+    import shutil
+
+    ensemble = built(members).model_version
+    for member in members:
+        shutil.rmtree(artifact_root / member.artifact_path)
+
+    answer = load_model(artifact_root / ensemble.artifact_path).predict(["a brilliant film, i loved it"])[0]
+
+    assert [member["model_version_id"] for member in answer["members"]] == [m.pk for m in members]
+
+
+def test_a_build_whose_member_folder_is_gone_fails_with_its_name_and_leaves_nothing(
+    members: list[ModelVersion], artifact_root: Path  # noqa: F811
+) -> None:
+    import shutil
+
+    from apps.common.choices import JobStatus
+    from apps.registry.ensembles import ensemble_build_create, ensemble_build_execute
+
+    shutil.rmtree(artifact_root / members[1].artifact_path)
+    before = sorted(path.name for path in artifact_root.iterdir())
+    build = ensemble_build_create(members=members, enqueue=False)
+    ensemble_build_execute(build_id=build.pk)
+    build.refresh_from_db()
+
+    assert build.status == JobStatus.FAILED
+    assert members[1].artifact_path in build.error
+    assert build.model_version is None and not ModelVersion.objects.filter(kind="ensemble").exists()
+    assert sorted(path.name for path in artifact_root.iterdir()) == before

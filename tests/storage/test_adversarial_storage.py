@@ -144,3 +144,29 @@ def test_a_huge_manifest_is_refused_without_reading_it_whole(
         fetch_from_storage(storage, name, tmp_path / "cache")
     assert read and max(read) <= 4097
     assert not (tmp_path / "cache" / name).exists()
+
+
+@pytest.mark.parametrize("listed", ["../outside.txt", "/etc/hostname", "link.txt"])
+def test_a_local_folder_listing_a_file_outside_it_is_refused_and_never_uploaded(
+    trained_tfidf: Path, tmp_path: Path, object_store: ObjectStore, listed: str
+) -> None:
+    import hashlib
+
+    from workers.ml.predictor import load_model
+
+    folder = Path(shutil.copytree(trained_tfidf, tmp_path / "model"))
+    outside = tmp_path / "outside.txt"
+    outside.write_text("a file beside the model")
+    if listed == "link.txt":
+        (folder / listed).symlink_to(outside)  # inside by name, outside in fact
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    data = outside.read_bytes() if listed != "/etc/hostname" else Path(listed).read_bytes()
+    manifest["files"][listed] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+
+    with pytest.raises(ArtifactError, match="not a file inside the artifact folder"):
+        load_model(folder)
+    storage = object_store.storage("artifacts")
+    with pytest.raises(ArtifactError, match="not a file inside the artifact folder"):
+        publish_to_storage(folder, storage, "v-outside")
+    assert storage.list_files("v-outside") == []
