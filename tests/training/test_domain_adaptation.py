@@ -260,3 +260,26 @@ def test_a_running_run_shows_its_adaptation_phase_and_the_new_run_form_offers_th
 
     assert "Domain adaptation (masked-language modelling on unlabelled reviews): step 12 of 40" in page
     assert 'name="mlm_steps"' in new and 'name="mlm_reviews"' in new
+
+
+@pytest.mark.django_db
+def test_the_train_command_takes_the_adaptation_settings_and_refuses_bad_ones(
+    snapshot: DatasetSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from workers.tasks.training import run_training
+
+    monkeypatch.setattr(run_training, "apply_async", lambda **kwargs: None)
+    with pytest.raises(CommandError) as refused:
+        call_command("train", "--snapshot", str(snapshot.pk), "--mlm-steps", "-2", stdout=StringIO())
+    assert "--mlm-steps: Masked-language-modelling steps must be between 0 and 100000 (got -2)." in str(refused.value)
+    assert not TrainingRun.objects.exists()
+
+    call_command(
+        "train", "--snapshot", str(snapshot.pk), "--mlm-steps", "30", "--mlm-reviews", "500", "--no-wait", stdout=StringIO()
+    )
+    run = TrainingRun.objects.get()
+    assert (run.mlm_steps, run.mlm_reviews, run.status) == (30, 500, JobStatus.QUEUED)

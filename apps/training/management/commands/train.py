@@ -46,6 +46,11 @@ OPTIONS = {
         "Stop after this many epochs without a lower validation loss.",
     ),
     "warmup_ratio": (["--warmup-ratio"], "Share of steps spent warming the learning rate up (default 0)."),
+    "mlm_steps": (
+        ["--mlm-steps"],
+        "Domain adaptation: masked-language-modelling steps on the unlabelled reviews before fine-tuning (default 0: off).",
+    ),
+    "mlm_reviews": (["--mlm-reviews"], "Domain adaptation: read at most this many unlabelled reviews."),
     "tfidf_ngram_max": (["--ngram-max"], "TF-IDF: longest word n-gram (default 3)."),
     "tfidf_min_df": (["--min-df"], "TF-IDF: keep n-grams found in at least this many training reviews (default 2)."),
     "tfidf_c": (["--c"], "TF-IDF: C of the logistic regression (default 16; 'auto' chooses it on validation)."),
