@@ -179,3 +179,33 @@ def test_the_api_refuses_a_revision_leading_out_of_the_cache_before_queueing_any
     assert response.status_code == 400 and response.json()["error"]["code"] == "hub_refused"
     assert "not a Hub revision" in response.json()["error"]["message"]
     assert not HubJob.objects.exists()
+
+
+@pytest.mark.parametrize("shard", ["../other/model.safetensors", "/tmp/model.safetensors", "sub/model.safetensors"])
+def test_a_sharded_index_naming_weights_outside_the_folder_is_refused(
+    outside_model: Path, tmp_path: Path, shard: str
+) -> None:
+    from safetensors.torch import load_file
+
+    shutil.copytree(outside_model, tmp_path / "other")  # weights that are there to be read, outside the folder
+    folder = Path(shutil.copytree(outside_model, tmp_path / "model"))
+    keys = list(load_file(folder / "model.safetensors"))
+    (folder / "model.safetensors").rename(folder / "model-00001-of-00001.safetensors")
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": dict.fromkeys(keys, shard)}))
+
+    with pytest.raises(HubError, match="names weights outside its folder"):
+        import_external(folder, tmp_path / "staging")
+    assert not (tmp_path / "staging").exists()
+
+
+def test_a_sharded_model_with_its_shards_beside_the_index_registers(outside_model: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    folder = Path(shutil.copytree(outside_model, tmp_path / "model"))
+    keys = list(load_file(folder / "model.safetensors"))
+    (folder / "model.safetensors").rename(folder / "model-00001-of-00001.safetensors")
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": dict.fromkeys(keys, "model-00001-of-00001.safetensors")})
+    )
+
+    assert import_external(folder, tmp_path / "staging").architecture == "bert"

@@ -303,6 +303,21 @@ def _refuse_links_out(folder: Path) -> None:
             )
 
 
+def _refuse_shards_out(index: Path) -> None:
+    """Refuse a sharded model's index naming a weights file that is not beside it (transformers would read it)."""
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map") or {}
+        files = {str(name) for name in weight_map.values()}
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as error:
+        raise HubError(f"The model's {index.name} cannot be read as a weights index: {error}.") from None
+    outside = sorted(name for name in files if Path(name).name != name or name in ("", ".", ".."))
+    if outside:
+        raise HubError(
+            f"The model's {index.name} names weights outside its folder ({', '.join(map(repr, outside[:3]))}): "
+            "a registered model's shards lie in its own folder."
+        )
+
+
 def label_order(id2label: dict[Any, Any]) -> tuple[int, int]:
     """(index of the negative class, index of the positive class) in a two-label model's outputs.
 
@@ -365,6 +380,8 @@ def import_external(source_dir: Path, staging: Path) -> ImportedModel:
             + (f" (only {', '.join(pickled)}, which are pickled and never loaded here)" if pickled else "")
             + ": convert it with `save_pretrained(..., safe_serialization=True)` and register that folder."
         )
+    for index in source_dir.glob("*.safetensors.index.json"):
+        _refuse_shards_out(index)
     try:
         raw_config = json.loads((source_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
