@@ -209,3 +209,35 @@ def test_a_sharded_model_with_its_shards_beside_the_index_registers(outside_mode
     )
 
     assert import_external(folder, tmp_path / "staging").architecture == "bert"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_publications_of_one_version_at_once_both_finish_with_their_own_commit(
+    recording_hub: RecordingHub, version: Any
+) -> None:
+    import threading
+
+    from django.db import connection
+
+    jobs = [hub_publish_submit(version=version, repo_id=REPO, private=True, enqueue=False) for _ in range(2)]
+    barrier = threading.Barrier(2)
+
+    def publish(pk: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            HubRunner.handle(pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=publish, args=(job.pk,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == JobStatus.SUCCEEDED, job.error
+        assert job.result_url == f"{recording_hub.url}/{REPO}"
+    assert sum("/commit/" in call.path for call in recording_hub.calls) == 2
+    assert len({path for path in recording_hub.committed_files()}) >= 4  # the same files, sent by each
