@@ -106,3 +106,15 @@ def test_compare_ignores_ids_that_are_not_plain_numbers(tfidf_artifact: Path, id
     for parameter in ("evaluations", "runs"):
         answer = client.get("/compare/", {parameter: ids})
         assert answer.status_code in (200, 400), (parameter, answer.status_code)
+
+
+def test_a_lone_surrogate_in_an_evaluation_file_is_a_400_naming_its_line_and_stores_nothing() -> None:
+    client = APIClient()
+    client.force_authenticate(ml_admin())
+    upload = SimpleUploadedFile("odd.jsonl", b'{"text": "A good film.", "label": 1}\n{"text": "bad \\ud800", "label": 0}\n')
+
+    answer = client.post("/api/evaluation-datasets/", {"file": upload}, format="multipart")
+
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["error"]["fields"]["file"].startswith("odd.jsonl, line 2: the review text contains a lone surrogate")
+    assert not EvaluationDataset.objects.exists() and not Review.objects.exists()

@@ -105,6 +105,11 @@ def checked_text(value: Any, *, where: str) -> str:
         raise ReviewImportError(
             f"{where}: the review text contains a NUL character (\\x00); remove it and import again."
         )
+    if not _encodable(value):
+        raise ReviewImportError(
+            f"{where}: the review text contains a lone surrogate (an escape like \\ud800 that is half a character); "
+            "fix it and import again."
+        )
     longest = ImportLimits.from_settings().review_chars
     if len(value) > longest:
         raise ReviewImportError(
@@ -114,13 +119,22 @@ def checked_text(value: Any, *, where: str) -> str:
     return value
 
 
+def _encodable(value: str) -> bool:
+    """False for text JSON can carry but UTF-8 (and so PostgreSQL) cannot: a lone surrogate such as "\\ud800"."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def checked_external_id(value: Any, *, where: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ReviewImportError(f"{where}: the id {value!r} is not text or a whole number.")
     external_id = str(value).strip()
     if not external_id:
         raise ReviewImportError(f"{where}: the id is empty; give every row an id or leave the id column out.")
-    if len(external_id) > MAX_EXTERNAL_ID_LENGTH or "\x00" in external_id:
+    if len(external_id) > MAX_EXTERNAL_ID_LENGTH or "\x00" in external_id or not _encodable(external_id):
         raise ReviewImportError(
             f"{where}: the id {external_id[:40]!r} is longer than {MAX_EXTERNAL_ID_LENGTH} characters or contains NUL."
         )
