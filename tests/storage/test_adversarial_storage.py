@@ -170,3 +170,31 @@ def test_a_local_folder_listing_a_file_outside_it_is_refused_and_never_uploaded(
     with pytest.raises(ArtifactError, match="not a file inside the artifact folder"):
         publish_to_storage(folder, storage, "v-outside")
     assert storage.list_files("v-outside") == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("filename", ["C:\\Users\\ann\\reviews.csv", "..\\..\\reviews.csv", "re\nviews.csv"])
+def test_an_upload_named_with_a_windows_path_or_odd_characters_is_stored_under_a_safe_name(
+    settings: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filename: str,
+    django_capture_on_commit_callbacks: object,
+) -> None:  # fmt: skip
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    from apps.common.roles import INTEGRATION, ML_ADMIN
+    from apps.reviews.models import ImportJob
+    from tests.registry.factories import UserFactory
+
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"  # type: ignore[attr-defined]
+    monkeypatch.setattr("workers.tasks.imports.run_import_job.apply_async", lambda **kwargs: None)
+    client = APIClient()
+    client.force_authenticate(UserFactory(username="uploader", roles=[ML_ADMIN, INTEGRATION]))
+    upload = SimpleUploadedFile(filename, b"review,sentiment\nA fine film.,positive\n", "text/csv")
+
+    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[attr-defined]
+        response = client.post("/api/imports/", {"file": upload, "source_name": "kaggle"})
+
+    assert response.status_code == 202, response.content
+    source = Path(ImportJob.objects.get(pk=response.json()["id"]).source)
+    assert source.is_file() and source.resolve().is_relative_to((tmp_path / "uploads").resolve())
+    assert source.name.endswith("reviews.csv") and "\\" not in source.name and "\n" not in source.name
