@@ -259,6 +259,7 @@ def test_a_running_run_shows_its_adaptation_phase_and_the_new_run_form_offers_th
     new = admin.get("/runs/new/").content.decode()
 
     assert "Domain adaptation (masked-language modelling on unlabelled reviews): step 12 of 40" in page
+    assert "about 30 s for domain adaptation, then fine-tuning" in page
     assert 'name="mlm_steps"' in new and 'name="mlm_reviews"' in new
 
 
