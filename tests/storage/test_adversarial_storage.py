@@ -173,7 +173,7 @@ def test_a_local_folder_listing_a_file_outside_it_is_refused_and_never_uploaded(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("filename", ["C:\\Users\\ann\\reviews.csv", "..\\..\\reviews.csv", "re\nviews.csv"])
+@pytest.mark.parametrize("filename", ["C:\\Users\\ann\\reviews.csv", "..\\..\\reviews.csv", "re\nviews.csv", "re\x00views.csv", "re/../views.csv"])
 def test_an_upload_named_with_a_windows_path_or_odd_characters_is_stored_under_a_safe_name(
     settings: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filename: str,
     django_capture_on_commit_callbacks: object,
@@ -197,4 +197,4 @@ def test_an_upload_named_with_a_windows_path_or_odd_characters_is_stored_under_a
     assert response.status_code == 202, response.content
     source = Path(ImportJob.objects.get(pk=response.json()["id"]).source)
     assert source.is_file() and source.resolve().is_relative_to((tmp_path / "uploads").resolve())
-    assert source.name.endswith("reviews.csv") and "\\" not in source.name and "\n" not in source.name
+    assert source.name.endswith("views.csv") and "\x00" not in source.name and "\\" not in source.name and "\n" not in source.name
