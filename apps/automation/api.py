@@ -180,7 +180,11 @@ class PolicyDetailView(ApiView):
     required = {"GET": READ_DATA, "PATCH": MANAGE, "DELETE": MANAGE}
     parser_classes = [JSONParser]
 
-    @extend_schema(tags=["retraining"], responses=PolicySerializer)
+    @extend_schema(
+        tags=["retraining"],
+        responses=PolicySerializer,
+        examples=[OpenApiExample("A policy", value=POLICY_EXAMPLE, response_only=True)],
+    )
     def get(self, request: Request, pk: int) -> Response:
         return Response(PolicySerializer(_policy(pk)).data)
 
@@ -268,7 +272,11 @@ class CycleDetailView(ApiView):
 
     required = {"GET": READ_DATA}
 
-    @extend_schema(tags=["retraining"], responses=CycleSerializer)
+    @extend_schema(
+        tags=["retraining"],
+        responses=CycleSerializer,
+        examples=[OpenApiExample("A cycle that promoted", value=CYCLE_EXAMPLE, response_only=True)],
+    )
     def get(self, request: Request, pk: int) -> Response:
         return Response(CycleSerializer(get_or_404(cycle_list(), pk, "retraining cycle")).data)
 
@@ -278,7 +286,19 @@ class CycleCancelView(ApiView):
 
     required = {"POST": MANAGE}
 
-    @extend_schema(tags=["retraining"], request=None, responses={202: CycleSerializer})
+    @extend_schema(
+        tags=["retraining"],
+        request=None,
+        responses={202: CycleSerializer},
+        examples=[
+            OpenApiExample(
+                "Cancelled",
+                value={**CYCLE_EXAMPLE, "status": "cancelled", "promoted": False},
+                response_only=True,
+                status_codes=["202"],
+            )
+        ],
+    )
     def post(self, request: Request, pk: int) -> Response:
         cycle = get_or_404(cycle_list(), pk, "retraining cycle")
         try:

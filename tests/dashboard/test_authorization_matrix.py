@@ -78,6 +78,10 @@ GET      /labelling/labels.csv                           302   403   403   403  
 GET      /labelling/labels.jsonl                         302   403   403   403   200
 GET      /labelling/snapshot/                            302   403   403   403   200
 POST     /labelling/snapshot/                            302   403   403   403   302
+GET      /labelling/noise/                               302   403   403   403   200
+HX-GET   /labelling/noise/                               302   403   403   403   200   noise-table
+POST     /labelling/noise/                               302   403   403   403   302
+GET      /labelling/noise/{noise}/                       302   403   403   403   200
 GET      /retraining/                                    302   403   403   403   200
 HX-GET   /retraining/                                    302   403   403   403   200   cycles
 POST     /retraining/policies/{idle_policy}/run/         302   403   403   403   302
@@ -109,6 +113,7 @@ def body_for(method: str, path: str, world: World, role: str) -> dict[str, Any]:
         "/labelling/conflicts/{review}/settle/": {"label": "negative", "reason": "checked by hand"},
         "/labelling/upload/": {"file": SimpleUploadedFile("to-label.txt", b"A review to label.\n", "text/plain")},
         "/labelling/snapshot/": {"name": f"matrix {role}", "label_source": "gold_and_human", "seed": 42},
+        "/labelling/noise/": {"snapshot": world.snapshot.pk, "split": "test", "folds": 5},
     }
     return bodies.get(path, {}) if method.endswith("POST") else {}
 
@@ -127,6 +132,7 @@ def concrete(path: str, world: World, extra: dict[str, int]) -> str:
         "other_version": world.other_version.pk,
         "queue": world.queue.pk,
         "idle_policy": world.idle_policy.pk,
+        "noise": world.noise.pk,
         **extra,
     }
     return re.sub(r"\{(\w+)\}", lambda match: str(ids[match.group(1)]), path)
