@@ -84,8 +84,15 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         message = str(detail)
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         fields = {}
-    response.data = error_body(str(code), message, fields)
+    # A message may quote the request (an unknown field's name): a lone surrogate there ("\\ud800", which JSON
+    # carries but UTF-8 cannot) would make the error itself a server error, so it is written escaped.
+    fields = {_utf8(name): _utf8(text) for name, text in fields.items()}
+    response.data = error_body(str(code), _utf8(message), fields)
     return response
+
+
+def _utf8(text: Any) -> str:
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _client_error(exc: Exception) -> Exception:

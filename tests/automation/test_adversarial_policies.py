@@ -58,3 +58,16 @@ def test_nan_in_the_training_settings_is_refused(benchmark: DatasetSnapshot, ml_
 
     assert answer.status_code == 400, answer.content
     assert not TrainingPolicy.objects.exists()
+
+
+@pytest.mark.parametrize("extra", ['"\\ud800": 1', '"hyperparameters": {"\\ud800": 1}'])
+def test_a_lone_surrogate_in_a_field_name_is_a_400_that_quotes_it_escaped(
+    benchmark: DatasetSnapshot, ml_admin: Any, extra: str
+) -> None:
+    body = f'{{"name": "odd", "benchmark_snapshot": {benchmark.pk}, {extra}}}'
+
+    answer = client_of(ml_admin).generic("POST", "/api/retraining-policies/", body, content_type="application/json")
+
+    assert answer.status_code == 400, answer.content
+    assert "\\ud800" in answer.json()["error"]["message"]
+    assert not TrainingPolicy.objects.exists()
