@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 from workers.ml import artifacts
 from workers.ml.config import TrainConfig
 from workers.ml.data import LABEL_NAMES, Example
+from workers.ml.hub_files import HubError as HubError  # defined beside the folder checks; raised from here too
+from workers.ml.hub_files import refuse_links_out, refuse_shards_out
 from workers.ml.metrics import classification_metrics
 
 if TYPE_CHECKING:
@@ -54,10 +56,6 @@ UNKNOWN_TRAINING_SETTINGS = (
 MAX_IMPORT_LENGTH = 512
 _REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 _REPO_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
-
-
-class HubError(ValueError):
-    """An export, publication or import that was refused; the message says why and what to do."""
 
 
 def repo_id_problem(repo_id: str) -> str | None:
@@ -259,7 +257,7 @@ def fetch_external(source: str, *, revision: str | None = None) -> tuple[Path, s
     """
     folder = Path(source).expanduser()
     if folder.is_dir():
-        _refuse_links_out(folder)
+        refuse_links_out(folder)
         return folder, "local"
     problem = repo_id_problem(source)
     if problem:
@@ -284,38 +282,6 @@ def fetch_external(source: str, *, revision: str | None = None) -> tuple[Path, s
             "reach the Hub (or HF_ENDPOINT), or copy the model folder onto the workers and register the folder."
         ) from None
     return path, path.name
-
-
-def _refuse_links_out(folder: Path) -> None:
-    """Refuse a folder whose symlinks lead outside it: registering must read the model's files, no others.
-
-    A Hugging Face cache snapshot (``.../snapshots/REV``), whose files link to its ``../../blobs``, is fine.
-    """
-    root = folder.resolve()
-    allowed = [root]
-    if root.parent.name == "snapshots":
-        allowed.append(root.parent.parent / "blobs")
-    for path in folder.rglob("*"):
-        if path.is_symlink() and not any(path.resolve().is_relative_to(place) for place in allowed):
-            raise HubError(
-                f"{path.relative_to(folder)} in {folder} is a link to {path.resolve()}, outside the folder: a "
-                "registered folder must hold the model's own files (copy them in, e.g. `cp -rL`, and register the copy)."
-            )
-
-
-def _refuse_shards_out(index: Path) -> None:
-    """Refuse a sharded model's index naming a weights file that is not beside it (transformers would read it)."""
-    try:
-        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map") or {}
-        files = {str(name) for name in weight_map.values()}
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as error:
-        raise HubError(f"The model's {index.name} cannot be read as a weights index: {error}.") from None
-    outside = sorted(name for name in files if Path(name).name != name or name in ("", ".", ".."))
-    if outside:
-        raise HubError(
-            f"The model's {index.name} names weights outside its folder ({', '.join(map(repr, outside[:3]))}): "
-            "a registered model's shards lie in its own folder."
-        )
 
 
 def label_order(id2label: dict[Any, Any]) -> tuple[int, int]:
@@ -381,7 +347,7 @@ def import_external(source_dir: Path, staging: Path) -> ImportedModel:
             + ": convert it with `save_pretrained(..., safe_serialization=True)` and register that folder."
         )
     for index in source_dir.glob("*.safetensors.index.json"):
-        _refuse_shards_out(index)
+        refuse_shards_out(index)
     try:
         raw_config = json.loads((source_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
