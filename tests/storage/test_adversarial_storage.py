@@ -198,3 +198,17 @@ def test_an_upload_named_with_a_windows_path_or_odd_characters_is_stored_under_a
     source = Path(ImportJob.objects.get(pk=response.json()["id"]).source)
     assert source.is_file() and source.resolve().is_relative_to((tmp_path / "uploads").resolve())
     assert source.name.endswith("views.csv") and "\x00" not in source.name and "\\" not in source.name and "\n" not in source.name
+
+
+def test_a_model_card_missing_from_a_damaged_cached_copy_is_read_from_storage(
+    published: tuple[Storage, str], tmp_path: Path
+) -> None:
+    from workers.ml.artifacts import MODEL_CARD_NAME, read_stored_file
+
+    storage, name = published
+    cached = fetch_from_storage(storage, name, tmp_path / "cache")
+    (cached / MODEL_CARD_NAME).unlink()
+
+    card = read_stored_file(storage, name, MODEL_CARD_NAME, tmp_path / "cache")
+
+    assert card == storage.read_bytes(f"{name}/{MODEL_CARD_NAME}") and card.startswith(b"# Sentiment model")

@@ -263,7 +263,7 @@ def read_stored_file(storage: Storage, name: str, listed: str, cache_dir: Path) 
     if storage.is_local:
         return (Path(storage.path(name)) / listed).read_bytes()
     cached = Path(cache_dir) / name
-    if (cached / MANIFEST_NAME).is_file():
+    if _whole_copy(cached):
         return (cached / listed).read_bytes()
     _, files = _stored_manifest(storage, name)
     recorded = files.get(listed)
