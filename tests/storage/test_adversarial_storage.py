@@ -212,3 +212,36 @@ def test_a_model_card_missing_from_a_damaged_cached_copy_is_read_from_storage(
     card = read_stored_file(storage, name, MODEL_CARD_NAME, tmp_path / "cache")
 
     assert card == storage.read_bytes(f"{name}/{MODEL_CARD_NAME}") and card.startswith(b"# Sentiment model")
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+def test_readers_fetching_one_model_at_once_each_get_a_whole_copy_and_leave_nothing_beside_it(
+    published: tuple[Storage, str], tmp_path: Path, damaged: bool
+) -> None:
+    import threading
+
+    from workers.ml.artifacts import verify_artifacts
+
+    storage, name = published
+    cache = tmp_path / "cache"
+    if damaged:
+        (fetch_from_storage(storage, name, cache) / "weights.safetensors").unlink()
+    barrier = threading.Barrier(4)
+    results: list[object] = []
+
+    def fetch() -> None:
+        barrier.wait(timeout=30)
+        try:
+            results.append(fetch_from_storage(storage, name, cache))
+        except Exception as error:  # noqa: BLE001 - the assertion below shows it
+            results.append(error)
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert results == [cache / name] * 4
+    assert verify_artifacts(cache / name) == []
+    assert sorted(path.name for path in cache.iterdir()) == [name]

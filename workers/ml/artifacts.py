@@ -221,6 +221,8 @@ def fetch_from_storage(storage: Storage, name: str, cache_dir: Path) -> Path:
     if _whole_copy(cached):
         return cached
     manifest_bytes, files = _stored_manifest(storage, name)
+    if _whole_copy(cached):
+        return cached  # another process of this machine replaced a damaged copy meanwhile
     if cached.exists():
         # A damaged copy (a file gone or cut short, no manifest): set aside in one rename, fetched afresh below.
         damaged = cached.with_name(f".{cached.name}.damaged-{os.getpid()}-{time.monotonic_ns()}")
