@@ -241,3 +241,19 @@ def test_two_publications_of_one_version_at_once_both_finish_with_their_own_comm
         assert job.result_url == f"{recording_hub.url}/{REPO}"
     assert sum("/commit/" in call.path for call in recording_hub.calls) == 2
     assert len({path for path in recording_hub.committed_files()}) >= 4  # the same files, sent by each
+
+
+def test_registering_the_root_folder_is_refused_for_its_missing_config_not_by_walking_the_disk(tmp_path: Path) -> None:
+    with pytest.raises(HubError, match="holds no config.json"):
+        folder, _ = fetch_external("/")  # a walk of every file on the machine would not end before the test's time
+        import_external(folder, tmp_path / "staging")
+
+
+def test_a_link_below_the_folder_which_transformers_never_reads_does_not_refuse_it(
+    outside_model: Path, tmp_path: Path
+) -> None:
+    folder = Path(shutil.copytree(outside_model, tmp_path / "model"))
+    (folder / "notes").mkdir()
+    (folder / "notes" / "elsewhere").symlink_to(tmp_path)
+
+    assert fetch_external(str(folder)) == (folder, "local")
