@@ -15,6 +15,7 @@ Views, the API and the commands call ``hub_publish_submit`` / ``hub_register_sub
 from __future__ import annotations
 
 import shutil
+import traceback
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,10 +154,16 @@ class HubRunner(JobRunner[HubJob]):
             self.progress.check_cancelled(force=True)
             visibility = "private" if job.private else "public"
             self.progress.log_line(f"Uploading to {visibility} repository {job.repo_id}.")
-            self.outcome = publish_folder(
-                folder, repo_id=job.repo_id, private=job.private, token=token,
-                commit_message=f"Sentiment model version {version.pk} (snapshot {version.snapshot_id})",
-            )  # fmt: skip
+            try:
+                self.outcome = publish_folder(
+                    folder, repo_id=job.repo_id, private=job.private, token=token,
+                    commit_message=f"Sentiment model version {version.pk} (snapshot {version.snapshot_id})",
+                )  # fmt: skip
+            except Exception as error:
+                # A server or proxy that echoes the request: the token must reach neither the job's error nor its log.
+                if token in "".join(traceback.format_exception(error)):
+                    raise HubError(self.failure_message(error).replace(token, "[HF_TOKEN]")) from None
+                raise
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

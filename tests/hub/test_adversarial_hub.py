@@ -257,3 +257,41 @@ def test_a_link_below_the_folder_which_transformers_never_reads_does_not_refuse_
     (folder / "notes" / "elsewhere").symlink_to(tmp_path)
 
     assert fetch_external(str(folder)) == (folder, "local")
+
+
+@pytest.mark.django_db
+def test_a_hub_that_echoes_the_token_in_its_refusal_does_not_get_it_into_the_job(
+    recording_hub: RecordingHub, version: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Echoing(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps({"error": f"Invalid credentials: {self.headers.get('authorization')}"}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echoing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    try:
+        job = hub_publish_submit(version=version, repo_id=REPO, private=True, enqueue=False)
+        HubRunner.handle(job.pk)
+    finally:
+        server.shutdown()
+        server.server_close()
+    job.refresh_from_db()
+
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("The Hub refused the upload (401)")
+    assert TOKEN not in job.error and TOKEN not in job.log_tail
+    assert "[HF_TOKEN]" in job.error + job.log_tail  # the echo was there, and was blanked
