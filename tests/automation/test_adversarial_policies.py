@@ -14,6 +14,11 @@ from tests.automation.conftest import policy_for
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _static_files(static_files_as_in_development: None) -> None:
+    """API answers go through the site's middleware, which looks for static files."""
+
+
 def client_of(user: Any) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
