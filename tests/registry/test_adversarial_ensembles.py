@@ -120,3 +120,32 @@ def test_a_build_whose_member_folder_is_gone_fails_with_its_name_and_leaves_noth
     assert members[1].artifact_path in build.error
     assert build.model_version is None and not ModelVersion.objects.filter(kind="ensemble").exists()
     assert sorted(path.name for path in artifact_root.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("register", {"source": "/tmp/\u0000model", "snapshot": "SNAPSHOT"}),
+        ("register", {"source": "acme/model", "snapshot": "SNAPSHOT", "revision": "\u0000"}),
+        ("register", {"source": ["acme/model"], "snapshot": "SNAPSHOT"}),
+        ("register", {"source": "acme/model", "snapshot": "1; drop table"}),
+        ("publish", {"repo_id": "acme/\u0000model"}),
+        ("publish", {"repo_id": "acme/model", "private": "perhaps"}),
+        ("publish", {"repo_id": "acme/model", "license": "<script>"}),
+        ("publish", {"repo_id": {"owner": "acme"}}),
+    ],
+)
+def test_odd_input_to_the_hub_endpoints_is_a_400_with_nothing_queued(
+    members: list[ModelVersion], monkeypatch: pytest.MonkeyPatch, path: str, body: dict[str, Any]  # noqa: F811
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_from_the_environment")
+    admin = APIClient()
+    admin.force_authenticate(UserFactory(username="adv-odd-admin", roles=[ML_ADMIN]))
+    body = {key: members[0].snapshot_id if value == "SNAPSHOT" else value for key, value in body.items()}
+    url = "/api/models/register/" if path == "register" else f"/api/models/{members[0].pk}/publish/"
+
+    response = admin.post(url, body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["message"]
+    assert not HubJob.objects.exists()
