@@ -295,3 +295,27 @@ def test_a_hub_that_echoes_the_token_in_its_refusal_does_not_get_it_into_the_job
     assert job.error.startswith("The Hub refused the upload (401)")
     assert TOKEN not in job.error and TOKEN not in job.log_tail
     assert "[HF_TOKEN]" in job.error + job.log_tail  # the echo was there, and was blanked
+
+
+@pytest.mark.django_db
+def test_the_register_command_says_why_a_linked_folder_or_an_odd_revision_is_refused(
+    outside_model: Path, tmp_path: Path
+) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from apps.reviews.snapshots import snapshot_create
+    from tests.training.conftest import make_reviews
+
+    make_reviews(20)
+    snapshot = snapshot_create(name="twenty", train_fraction=0.6, validation_fraction=0.2, test_fraction=0.2)
+    folder = Path(shutil.copytree(outside_model, tmp_path / "model"))
+    (folder / "tokenizer.json").unlink()
+    (folder / "tokenizer.json").symlink_to(outside_model / "tokenizer.json")
+
+    with pytest.raises(CommandError, match="not a Hub revision"):
+        call_command("hub_register", "acme/model", "--snapshot", str(snapshot.pk), "--revision", "../../x", "--now")
+    with pytest.raises(CommandError, match="outside the folder"):
+        call_command("hub_register", str(folder), "--snapshot", str(snapshot.pk), "--now")
+    job = HubJob.objects.get()
+    assert job.status == JobStatus.FAILED and "tokenizer.json" in job.error and not job.model_version
