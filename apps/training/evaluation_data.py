@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.labelling.uploads import (
     UploadError,
@@ -106,6 +106,7 @@ def evaluation_dataset_store(
         raise EvaluationDataError(f"The name is {len(name)} characters long; keep it to {MAX_NAME_LENGTH} or fewer.")
     keyed = data.rows
     with transaction.atomic():
+        _lock_source(data.source_name)
         _check_source_is_free(data.source_name)
         review_ids = _store_reviews(keyed, data.source_name)
         dataset = EvaluationDataset.objects.create(
@@ -125,6 +126,13 @@ def evaluation_dataset_store(
             batch_size=LOOKUP_BATCH,
         )
     return dataset
+
+
+def _lock_source(source: str) -> None:
+    """Two uploads to one source take turns (a double-clicked upload): the second reuses the first's reviews."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('evaluation source'), hashtext(%s))", [source])
 
 
 def _check_source_is_free(source: str) -> None:

@@ -13,7 +13,12 @@ from rest_framework.test import APIClient
 
 from apps.common.roles import ML_ADMIN
 from apps.reviews.models import Review
-from apps.training.evaluation_data import EvaluationDataError, evaluation_dataset_create
+from apps.training.evaluation_data import (
+    EvaluationDataError,
+    evaluation_dataset_create,
+    evaluation_dataset_store,
+    read_evaluation_file,
+)
 from apps.training.models import EvaluationDataset, EvaluationRun
 from apps.training.services import evaluation_run_create, evaluation_run_execute
 from tests.registry.factories import UserFactory, make_version, train_tfidf_artifact
@@ -54,7 +59,7 @@ def test_markup_in_review_texts_source_and_name_is_shown_as_text_on_the_evaluati
     dataset = evaluation_dataset_create(
         file=SimpleUploadedFile("x.jsonl", "".join(json.dumps(row) + "\n" for row in rows).encode()),
         name=f"{SCRIPT} file",
-        source_name=f"eval-<b onmouseover=alert(1)>",
+        source_name="eval-<b onmouseover=alert(1)>",
     )
     evaluation = evaluation_run_create(model_version=make_version(tfidf_artifact), dataset=dataset, enqueue=False)
     evaluation_run_execute(run_id=evaluation.pk)
@@ -118,3 +123,35 @@ def test_a_lone_surrogate_in_an_evaluation_file_is_a_400_naming_its_line_and_sto
     assert answer.status_code == 400, answer.content
     assert answer.json()["error"]["fields"]["file"].startswith("odd.jsonl, line 2: the review text contains a lone surrogate")
     assert not EvaluationDataset.objects.exists() and not Review.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_file_uploaded_twice_at_once_stores_two_datasets_over_one_set_of_reviews() -> None:
+    import threading
+
+    from django.db import connection
+
+    data = b"review,sentiment\n" + b"".join(b"review number %d,positive\n" % n for n in range(2_000))
+    barrier = threading.Barrier(2)
+    outcomes: list[Any] = []
+
+    def upload() -> None:
+        # A double-clicked upload: both requests checked the file before either stored it.
+        try:
+            checked = read_evaluation_file(SimpleUploadedFile("same.csv", data))
+            barrier.wait(timeout=10)
+            outcomes.append(evaluation_dataset_store(checked))
+        except Exception as error:  # noqa: BLE001 - the test reports what went wrong
+            outcomes.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert all(isinstance(outcome, EvaluationDataset) for outcome in outcomes), outcomes
+    assert EvaluationDataset.objects.count() == 2
+    assert Review.objects.filter(source="eval-same").count() == 2_000
