@@ -245,3 +245,23 @@ def test_readers_fetching_one_model_at_once_each_get_a_whole_copy_and_leave_noth
     assert results == [cache / name] * 4
     assert verify_artifacts(cache / name) == []
     assert sorted(path.name for path in cache.iterdir()) == [name]
+
+
+def test_an_object_larger_than_its_manifest_says_is_refused_before_it_is_downloaded(
+    published: tuple[Storage, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage, name = published
+    storage.write_bytes(f"{name}/weights.safetensors", b"\0" * (2 << 20))
+    downloaded: list[str] = []
+    original = Storage.get_file
+
+    def recording(self: Storage, key: str, local: Path) -> None:
+        downloaded.append(key)
+        original(self, key, local)
+
+    monkeypatch.setattr(Storage, "get_file", recording)
+
+    with pytest.raises(ArtifactError, match="weights.safetensors does not match the checksum"):
+        fetch_from_storage(storage, name, tmp_path / "cache")
+    assert f"{name}/weights.safetensors" not in downloaded
+    assert not (tmp_path / "cache" / name).exists()

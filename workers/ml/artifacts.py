@@ -314,6 +314,9 @@ def _fetch_checked(storage: Storage, name: str, listed: str, recorded: Any, stag
     if outside:
         raise ArtifactError(f"The manifest of {storage.url_of(name)} lists {listed!r}, which is not a file of the model.")
     try:
+        # Its size first: an object far larger than the manifest says is refused before it fills this disk.
+        if storage.size(key) != recorded["bytes"]:
+            raise ArtifactError(_mismatch(storage, name, listed))
         storage.get_file(key, target)
     except FileNotFoundError:
         raise ArtifactError(f"{storage.url_of(key)} is missing, though the manifest lists it. Retrain the model.") from None

@@ -103,6 +103,10 @@ class Storage:
         with self._call(key, "read", self.fs.open, self.path(key), "rb") as handle:
             return self._call(key, "read", handle.read, limit + 1)
 
+    def size(self, key: str) -> int:
+        """The object's size in bytes; FileNotFoundError when there is none."""
+        return int(self._call(key, "look at", self.fs.size, self.path(key)))
+
     def write_bytes(self, key: str, data: bytes) -> None:
         self._make_parent(key)
         self._call(key, "write", self.fs.pipe_file, self.path(key), data)
