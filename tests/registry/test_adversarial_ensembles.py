@@ -149,3 +149,20 @@ def test_odd_input_to_the_hub_endpoints_is_a_400_with_nothing_queued(
     assert response.status_code == 400, response.content
     assert response.json()["error"]["message"]
     assert not HubJob.objects.exists()
+
+
+@pytest.mark.parametrize("field, value", [("model_version_id", "eight"), ("kind", None), ("weight", "heavy")])
+def test_an_ensemble_json_with_a_bad_member_entry_is_refused_with_a_message(
+    members: list[ModelVersion], artifact_root: Path, field: str, value: Any  # noqa: F811
+) -> None:
+    folder = artifact_root / built(members).model_version.artifact_path
+
+    def spoil(spec: dict[str, Any]) -> None:
+        if value is None:
+            del spec["members"][0][field]
+        else:
+            spec["members"][0][field] = value
+
+    _rewrite_spec(folder, spoil)
+    with pytest.raises(EnsembleError, match="cannot be read as an ensemble"):
+        load_model(folder)

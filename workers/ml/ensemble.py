@@ -339,10 +339,10 @@ class EnsembleModel(LoadedModel):
             members = spec["members"]
             self.intercept = float(spec["intercept"])
             self.weights = [float(member["weight"]) for member in members]
+            self.member_versions = [int(member["model_version_id"]) for member in members]
+            self.member_kinds = [str(member["kind"]) for member in members]
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise EnsembleError(f"{path}/{SPEC_NAME} cannot be read as an ensemble: {error}.") from None
-        self.member_versions = [int(member["model_version_id"]) for member in members]
-        self.member_kinds = [str(member["kind"]) for member in members]
         root = Path(path).resolve()
         self.members: list[LoadedModel] = []
         for member in members:
