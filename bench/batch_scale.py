@@ -10,7 +10,7 @@ the platform, and then one batch job over the N reviews per scenario, each on re
   end with exactly N predictions, none twice; how many chunks were redone;
 - each worker's peak memory (VmHWM), which must not grow with N (chunks, not lists of ids).
 
-    .venv/bin/python bench/batch_scale.py [--reviews 1000000] [--chunk 2000] [--smoke]
+    .venv/bin/python bench/batch_scale.py [--reviews 1000000] [--chunk 2000] [--results FILE] [--smoke]
 
 BENCH_POSTGRES_URL names the server (default postgres://postgres@127.0.0.1:5432), where a database
 ``batchscale_bench`` is created and dropped; BENCH_BROKER_URL the Redis database the workers use
@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=2_000, help="reviews per chunk (BATCH_CHUNK_SIZE)")
     parser.add_argument("--smoke", action="store_true", help="20,000 reviews in chunks of 500; no results written")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the figures go (default %(default)s)")
     args = parser.parse_args()
     if args.smoke:
         args.reviews, args.chunk = 20_000, 500
@@ -109,7 +110,7 @@ def main() -> None:
     )
     print(line)
     if not args.smoke:
-        RESULTS.write_text(json.dumps({**result, "summary": line}, indent=2) + "\n")
+        args.results.write_text(json.dumps({**result, "summary": line}, indent=2) + "\n")
 
 
 def prepare(count: int) -> int:
