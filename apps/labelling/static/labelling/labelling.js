@@ -17,6 +17,11 @@
     var button = document.querySelector('#labelling-card button[name="action"][value="' + action + '"]');
     if (!button || button.disabled) { return; }
     event.preventDefault();
-    if (!busy) { button.click(); }
+    if (busy) { return; }
+    // A card swapped in a moment ago is bound by HTMX only once it settles (some 20 ms later); until
+    // then its button would send the form as a plain POST and reload the page. Bind it now (a second
+    // binding is a no-op), so a key pressed at once still goes through HTMX.
+    if (window.htmx && button.form) { window.htmx.process(button.form); }
+    button.click();
   });
 })();
