@@ -89,7 +89,7 @@ export SECRET_KEY POSTGRES_PASSWORD WEB_PORT WEBHOOK_ALLOWED_NETWORKS="" TRAIN_D
 teardown() {
     status=$?
     if ((status)); then
-        for service in migrate web worker-cpu worker-gpu postgres redis; do
+        for service in migrate web worker-cpu worker-gpu beat postgres redis; do
             echo "---- last log lines of $service"
             podman logs --tail 40 "$(container "$service")" 2>&1 || true
         done
@@ -130,8 +130,8 @@ migrated=$(podman wait "$(container migrate)")
 [ "$migrated" = 0 ] || { echo "stack-test: migrate exited with $migrated" >&2; exit 1; }
 timing databases_and_migrate
 
-phase "web, worker-cpu, worker-gpu"
-compose up -d --no-build --no-deps web worker-cpu worker-gpu
+phase "web, worker-cpu, worker-gpu, beat"
+compose up -d --no-build --no-deps web worker-cpu worker-gpu beat
 healthy web 120
 healthy worker-cpu 60
 healthy worker-gpu 60
@@ -153,6 +153,13 @@ phase "figures"
 processes=$(podman logs "$(container web)" 2>&1 | grep '"POST /api/predict ' | grep -o '<[0-9]*>' | sort -u | wc -l)
 echo "gunicorn processes that answered predictions: $processes"
 ((processes >= 2)) || { echo "stack-test: predictions were answered by $processes gunicorn process(es), expected several" >&2; exit 1; }
+# Celery beat has no health check of its own: it must still be running after the journey, its
+# database scheduler started (django-celery-beat's tables come from migrate).
+[ "$(podman inspect --format '{{.State.Running}}' "$(container beat)")" = true ] \
+    || { echo "stack-test: beat is not running" >&2; exit 1; }
+podman logs "$(container beat)" 2>&1 | grep -q "beat: Starting" \
+    || { echo "stack-test: beat never started its scheduler" >&2; exit 1; }
+echo "beat: running, $(podman logs "$(container beat)" 2>&1 | grep -c 'Sending due task') due task(s) sent"
 podman exec -i "$(container web)" python - <stack/web_memory.py
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'sentiment|debian'
 timing figures
