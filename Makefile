@@ -15,7 +15,7 @@ export IMDB_SOURCE
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install services bench bench-smoke stack-test clean
+.PHONY: run test install services typecheck bench bench-smoke stack-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ services:
 test: $(STAMP) services
 	SECRET_KEY=test-only-secret-key DEBUG=0 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 	  HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest -v $(PYTEST_ARGS)
+
+# mypy with the Django and DRF plugins over apps/ and workers/ (settings in pyproject.toml). The import
+# layering (.importlinter) is checked by the test suite itself (tests/architecture).
+typecheck: $(STAMP)
+	SECRET_KEY=typecheck-only $(VENV)/bin/mypy apps workers
 
 bench: $(STAMP)
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

@@ -1,0 +1,55 @@
+"""The layering drawn in docs/architecture.md, as the contracts in .importlinter, holds for the code as it is.
+
+import-linter reads every import in apps/, workers/ and sentimentsite/ (those inside functions too), so an
+import that breaks the drawing fails here with the chain that breaks it.
+"""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / ".importlinter"
+# "No module past ~500 lines": a little slack over the round number, none over it for long.
+MAX_MODULE_LINES = 550
+
+
+def contracts() -> dict[str, configparser.SectionProxy]:
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG)
+    return {name.split(":")[-1]: parser[name] for name in parser.sections() if name.startswith("importlinter:contract:")}
+
+
+def test_every_contract_is_kept() -> None:
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint_imports), "--config", str(CONFIG), "--no-cache"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = result.stdout + result.stderr
+    assert result.returncode == 0, f"An import breaks the layering of docs/architecture.md:\n{report}"
+    assert "0 broken" in report
+
+
+def test_every_app_is_in_the_layering() -> None:
+    """A new app cannot sit outside the drawing: each package under apps/ is one of the layers."""
+    layers = {line.strip() for line in contracts()["app-layers"]["layers"].splitlines() if line.strip()}
+    apps = {f"apps.{path.parent.name}" for path in (REPO / "apps").glob("*/apps.py")}
+    assert apps, "no Django apps found under apps/"
+    assert apps <= layers, f"apps missing from the app-layers contract: {sorted(apps - layers)}"
+
+
+def test_no_module_is_past_the_size_limit() -> None:
+    long = {
+        str(path.relative_to(REPO)): lines
+        for root in ("apps", "workers", "sentimentsite")
+        for path in (REPO / root).rglob("*.py")
+        if "migrations" not in path.parts and (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines, to split by concept: {long}"
