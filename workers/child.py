@@ -8,23 +8,13 @@ happened.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import sys
 import traceback
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
-# Looked up at import, before any fork: what runs between fork and exec must not need the loader.
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux): between fork and exec, or at start."""
-    if _libc is not None:
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+from apps.common.lifetime import die_with_parent
 
 
 def main(label: str, pk: int, result_path: Path) -> int:

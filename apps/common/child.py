@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from apps.common.jobs import JobCancelled
-from workers.child import die_with_parent
+from apps.common.lifetime import die_with_parent
 
 if TYPE_CHECKING:
     from apps.common.jobs import JobRunner
