@@ -21,11 +21,13 @@ phase() { printf '\n== stack-test: %s (at %d s)\n' "$1" $((SECONDS - began)); }
 timing() { printf '%s=%d\n' "$1" $((SECONDS - began)) >>"$CACHE/timings"; }
 : >"$CACHE/timings"
 
-phase "tools: podman, runc, uidmap, debootstrap, netavark, aardvark-dns, podman-compose"
+phase "tools: podman, runc, uidmap, debootstrap, netavark, aardvark-dns, iptables, podman-compose"
 missing=()
 # netavark and aardvark-dns are only recommended by podman, and --no-install-recommends leaves them out:
 # without them podman falls back to CNI, whose networks resolve no container names ("postgres").
-for package in podman runc uidmap debootstrap netavark aardvark-dns; do
+# netavark sets up the networks' NAT with iptables, which a minimal machine may lack ("netavark: No such
+# file or directory").
+for package in podman runc uidmap debootstrap netavark aardvark-dns iptables; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
 done
 if ((${#missing[@]})); then
