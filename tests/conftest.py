@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -93,26 +94,80 @@ def artifact_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("artifacts")
 
 
+@dataclass
+class SharedWorker:
+    """One worker process for the whole session that consumes only while a test that asked for it runs.
+
+    Starting a worker takes many seconds, so one process serves every test that needs it. Between those
+    tests it consumes nothing: a later test that only sends a message (and never meant it to run) then
+    finds its row as it left it, and no job of another test writes to the database while the test's
+    teardown flushes it. A worker that does not answer the remote control is stopped and started anew.
+    """
+
+    env: dict[str, str]
+    log_path: Path
+    name: str = "test"
+    worker: WorkerProcess | None = None
+
+    @property
+    def nodename(self) -> str:
+        return f"{self.name}-{os.getpid()}@{socket.gethostname()}"
+
+    def attach(self) -> WorkerProcess:
+        _purge_broker()
+        if self.worker is not None and self.worker.process.poll() is None:
+            if self._control("add_consumer"):
+                return self.worker
+            self.worker.stop()
+        self.worker = start_worker(env=self.env, log_path=self.log_path, name=self.name)
+        return self.worker
+
+    def detach(self) -> None:
+        if self.worker is None or self.worker.process.poll() is not None:
+            return
+        if not self._control("cancel_consumer"):
+            self.worker.stop()
+
+    def _control(self, command: str) -> bool:
+        """Send ``command`` for both queues; True when the worker confirmed each."""
+        from sentimentsite.celery import app
+
+        for queue in ("default", "gpu"):
+            replies = getattr(app.control, command)(queue, destination=[self.nodename], reply=True, timeout=10)
+            if not replies:
+                return False
+        return True
+
+
 @pytest.fixture(scope="session")
-def celery_worker_process(
+def _shared_worker(
     django_db_setup: None, django_db_blocker: Any, artifact_root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
+) -> Iterator[SharedWorker]:
+    db = connections["default"].settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql" or not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("the worker tests run on PostgreSQL and Redis: use `make test`")
+    database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    shared = SharedWorker(
+        # No maintenance rounds: between its tests the worker must not touch other tests' rows. The
+        # tests of reaping and re-sending start workers of their own.
+        env=worker_environment(DATABASE_URL=database_url, ARTIFACT_ROOT=str(artifact_root), JOB_SWEEP_SECONDS="86400"),
+        log_path=tmp_path_factory.mktemp("worker") / "worker.log",
+    )
+    yield shared
+    if shared.worker is not None:
+        shared.worker.stop()
+
+
+@pytest.fixture
+def celery_worker_process(_shared_worker: SharedWorker) -> Iterator[WorkerProcess]:
     """A real worker on the tests' PostgreSQL database and Redis broker, consuming both queues.
 
     Tests that use it need ``@pytest.mark.django_db(transaction=True)``: the worker is another
     process and only sees committed rows.
     """
-    db = connections["default"].settings_dict
-    if db["ENGINE"] != "django.db.backends.postgresql" or not settings.CELERY_BROKER_URL.startswith("redis://"):
-        pytest.skip("the worker tests run on PostgreSQL and Redis: use `make test`")
-    database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    _purge_broker()
-    worker = start_worker(
-        env=worker_environment(DATABASE_URL=database_url, ARTIFACT_ROOT=str(artifact_root)),
-        log_path=tmp_path_factory.mktemp("worker") / "worker.log",
-    )
+    worker = _shared_worker.attach()
     yield worker
-    worker.stop()
+    _shared_worker.detach()
 
 
 def _purge_broker() -> None:
