@@ -7,12 +7,16 @@
 
 Each endpoint names the capability of each method in ``required`` (``{"GET": READ_DATA, "POST": MANAGE}``);
 a method it does not name needs only a signed-in user (``SIGNED_IN``: one's own API tokens).
+
+A view outside apps.api's ``ApiView`` (which says in its own words who may call it) asks instead with a
+permission made by ``requiring``: one capability for every method but those named, and, where the view
+words its refusals its own way, the message per capability.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rest_framework.permissions import BasePermission
 
@@ -95,10 +99,26 @@ def required_capability(view: Any, method: str) -> Capability:
 class HasCapability(BasePermission):
     """Lets a request on when the user's roles hold the capability the view asks of its method."""
 
+    # Set by ``requiring``: the capability of every method not in ``by_method``, instead of the view's ``required``.
+    default: ClassVar[Capability | None] = None
+    by_method: ClassVar[dict[str, Capability]] = {}
+    # Set by ``requiring``: a view's own refusal message per capability, instead of the one below.
+    refusals: ClassVar[dict[Capability, str]] = {}
+
+    def wanted(self, view: APIView, method: str) -> Capability:
+        if self.default is None:
+            return required_capability(view, method)
+        if method == "HEAD":
+            method = "GET"
+        return self.by_method.get(method, self.default)
+
     def has_permission(self, request: Request, view: APIView) -> bool:
-        wanted = required_capability(view, request.method or "GET")
+        wanted = self.wanted(view, request.method or "GET")
         if can(request.user, wanted):
             return True
+        if wanted in self.refusals:
+            self.message = self.refusals[wanted]
+            return False
         roles = sorted(role_names(request.user))
         held = f"your roles: {', '.join(roles)}" if roles else "your account has no role"
         self.message = (
@@ -106,3 +126,12 @@ class HasCapability(BasePermission):
             f"{GROUP_TO_ASK_FOR[wanted]} group."
         )
         return False
+
+
+def requiring(
+    default: Capability, *, refusals: dict[Capability, str] | None = None, **by_method: Capability
+) -> type[HasCapability]:
+    """A permission asking ``default`` of every method except those named (``POST=MANAGE``), refusing with
+    ``refusals``' message for a capability where it has one."""
+    attributes = {"default": default, "by_method": dict(by_method), "refusals": dict(refusals or {})}
+    return type(f"Requiring{default.name.title().replace('_', '')}", (HasCapability,), attributes)

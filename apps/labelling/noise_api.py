@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from apps.api.errors import ApiError
 from apps.api.views import created, get_or_404
-from apps.labelling.api import ML_ADMIN, OpenApiExample
+from apps.labelling.api.access import ML_ADMIN
 from apps.labelling.models import NoiseDetection
 from apps.labelling.noise import (
     NoiseDetectionError,
@@ -26,7 +26,7 @@ from apps.labelling.noise import (
     noise_detection_start,
     noise_overview,
 )
-from apps.labelling.schema import extend_schema
+from apps.labelling.schema import OpenApiExample, extend_schema
 from apps.reviews.choices import Split
 from apps.reviews.models import DatasetSnapshot, ImportJob
 from workers.ml.noise import MAX_FOLDS

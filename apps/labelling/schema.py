@@ -10,7 +10,14 @@ from typing import Any
 
 try:
     from drf_spectacular.types import OpenApiTypes
-    from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+    from drf_spectacular.utils import (
+        OpenApiExample,
+        OpenApiParameter,
+        OpenApiResponse,
+        extend_schema,
+        extend_schema_field,
+        extend_schema_view,
+    )
 except ImportError:  # pragma: no cover - exercised only where drf-spectacular is not installed
 
     def _unchanged(*args: Any, **kwargs: Any) -> Callable[[Any], Any]:
@@ -23,6 +30,12 @@ except ImportError:  # pragma: no cover - exercised only where drf-spectacular i
         def __getattr__(self, name: str) -> None:
             return None
 
+    def OpenApiExample(*args: Any, **kwargs: Any) -> None:  # type: ignore[no-redef]  # noqa: N802
+        return None
+
+    def extend_schema_view(**kwargs: Any) -> Any:  # type: ignore[no-redef]
+        return lambda view: view
+
     extend_schema = extend_schema_field = _unchanged  # type: ignore[assignment]
     OpenApiParameter = OpenApiResponse = _Anything  # type: ignore[assignment,misc]
     OpenApiTypes = _Anything()  # type: ignore[assignment,misc]
@@ -34,9 +47,11 @@ LABEL_SCHEMA = {"type": "string", "enum": ["negative", "positive"]}
 
 __all__ = [
     "LABEL_SCHEMA",
+    "OpenApiExample",
     "OpenApiResponse",
     "OpenApiTypes",
     "QUEUE_PARAMETER",
     "extend_schema",
     "extend_schema_field",
+    "extend_schema_view",
 ]

@@ -1,0 +1,46 @@
+"""Who may call the labelling API, its refusals, and the queue a request names among the caller's queues.
+
+Analysts (and ML admins) work the queues they are listed on (``LABEL``); everything else is for ML admins
+(``MANAGE``). The refusals keep the labelling API's own words.
+"""
+
+from __future__ import annotations
+
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+
+from apps.api.errors import ApiError
+from apps.api.permissions import LABEL, MANAGE, Capability, requiring
+from apps.common.roles import IsMlAdmin
+from apps.labelling.models import LabellingQueue
+from apps.labelling.selectors import queue_list
+from apps.labelling.services import LabellingRefused
+
+REFUSALS: dict[Capability, str] = {
+    LABEL: "Only analysts and ML admins may label: ask an administrator to add your account to the analyst group.",
+    MANAGE: IsMlAdmin.message,
+}
+ANALYST = [IsAuthenticated, requiring(LABEL, refusals=REFUSALS)]
+ML_ADMIN = [IsAuthenticated, requiring(MANAGE, refusals=REFUSALS)]
+
+
+def refused(error: LabellingRefused) -> ApiError:
+    """A labelling action the platform refuses, with the service's status (400, 403 or 409) and message."""
+    return ApiError(error.http_status, error.code, error.message)
+
+
+def queue_for(request: Request, pk: int) -> LabellingQueue:
+    queue = queue_list(user=request.user).filter(pk=pk).first()
+    if queue is None:
+        raise NotFound(f"There is no queue {pk} among your queues.")
+    return queue
+
+
+def queue_param(request: Request) -> LabellingQueue | None:
+    raw = request.query_params.get("queue")
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit():
+        raise ValidationError({"queue": "queue is a queue's id, a whole number."})
+    return queue_for(request, int(raw))
