@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.common.broker import RETRY_AFTER_SECONDS
+from apps.common.envelope import error_body
 from apps.common.outages import outage_of
 
 logger = logging.getLogger("apps.api")
@@ -47,10 +48,6 @@ def conflict(message: str, *, code: str = "conflict") -> ApiError:
 def invalid(fields: dict[str, str]) -> exceptions.ValidationError:
     """400 with one message per field, from a service's ``errors`` dict."""
     return exceptions.ValidationError({name: [message] for name, message in fields.items()})
-
-
-def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

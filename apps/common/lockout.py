@@ -12,6 +12,8 @@ from axes.helpers import get_cool_off
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
+from apps.common.envelope import error_body
+
 LOCKED_OUT_STATUS = 429
 
 
@@ -24,8 +26,6 @@ def lockout_response(request: HttpRequest, original_response: HttpResponse | Non
         f"{'s' if minutes != 1 else ''}, or ask an administrator to unlock it."
     )
     if request.path.startswith("/api/"):
-        from apps.api.errors import error_body
-
         response: HttpResponse = JsonResponse(error_body("locked_out", message), status=LOCKED_OUT_STATUS)
     else:
         page = render_to_string("registration/locked_out.html", {"message": message}, request=request)

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.html import escape
 
+from apps.common.envelope import error_body
+
 # Room for the form's other fields and the multipart boundaries around the file.
 FORM_OVERHEAD_BYTES = 64 * 1024
 
@@ -39,8 +41,6 @@ def _too_large(request: HttpRequest, length: int, limit: int) -> HttpResponse:
         "(IMPORT_MAX_UPLOAD_BYTES). Nothing was imported: split the file and upload the parts."
     )
     if request.path.startswith("/api/"):
-        from apps.api.errors import error_body
-
         return JsonResponse(error_body("too_large", message), status=413)
     return HttpResponse(
         f"<!doctype html><title>Upload too large</title><h1>Upload too large</h1><p>{escape(message)}</p>",

@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from django.views.defaults import server_error
 
 from apps.common.broker import RETRY_AFTER_SECONDS, BrokerUnavailable
+from apps.common.envelope import error_body
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,6 @@ def outage_of(error: BaseException | None) -> tuple[str, str] | None:
 
 def unavailable_response(request: HttpRequest, code: str, message: str) -> HttpResponse:
     if request.path.startswith("/api/"):
-        from apps.api.errors import error_body
-
         response: HttpResponse = JsonResponse(error_body(code, message), status=503)
     else:
         response = HttpResponse(
@@ -72,8 +71,6 @@ def server_error_view(request: HttpRequest) -> HttpResponse:
     if outage is not None:
         return unavailable_response(request, *outage)
     if request.path.startswith("/api/"):
-        from apps.api.errors import error_body
-
         return JsonResponse(
             error_body("server_error", "Something went wrong on our side; it has been logged. Try again later."),
             status=500,
