@@ -10,5 +10,6 @@ class AutomationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # A cycle that ends announces itself to webhook subscribers (``cycle.finished``).
-        from apps.automation import signals  # noqa: F401
+        # A cycle that ends announces itself to webhook subscribers (``cycle.finished``); a new resolution checks
+        # the label triggers (receivers).
+        from apps.automation import receivers, signals  # noqa: F401

@@ -11,7 +11,8 @@ from django.db.models import Q, QuerySet
 from apps.common.roles import ANALYST, ML_ADMIN
 from apps.labelling.choices import QueueStrategy
 from apps.labelling.models import LabellingQueue
-from apps.labelling.services import MAX_OVERLAP, REASON_MAX_LENGTH, queue_errors
+from apps.labelling.resolutions import REASON_MAX_LENGTH
+from apps.labelling.services import MAX_OVERLAP, queue_errors
 from apps.labelling.uploads import FORMATS
 from apps.reviews.choices import LabelSource
 from apps.reviews.models import DatasetSnapshot, ImportJob

@@ -1,4 +1,6 @@
-"""Labelling workflows: queues, handing out reviews, labels, skips, undo, resolutions and settling.
+"""Labelling workflows: queues, handing out reviews, labels, skips and undo.
+
+The refusals are in apps.labelling.errors, reading labels and resolving reviews in apps.labelling.resolutions.
 
 Handing out reviews is safe under concurrency. ``assignment_next`` walks the queue's items in rank
 order with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL), so two analysts asking at the same
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -25,8 +27,17 @@ from django.utils import timezone
 
 from apps.common.roles import is_analyst
 from apps.labelling import sql
-from apps.labelling.agreement import resolve_labels
 from apps.labelling.choices import QueuePool, QueueStrategy, ResolutionMethod
+from apps.labelling.errors import (
+    AlreadyLabelled,
+    AlreadyResolved,
+    HoldLost,
+    NotAnAnnotator,
+    NotAssigned,
+    NothingToUndo,
+    QueueConfigError,
+    QueueInactive,
+)
 from apps.labelling.models import (
     Annotation,
     Assignment,
@@ -35,7 +46,8 @@ from apps.labelling.models import (
     QueueItem,
     Resolution,
 )
-from apps.labelling.ordering import QueueOrder, items_mark_done, queue_order_rebuild
+from apps.labelling.ordering import QueueOrder, queue_order_rebuild
+from apps.labelling.resolutions import parse_label, resolution_apply
 from apps.reviews.choices import Label, Split
 from apps.reviews.models import Review
 
@@ -46,82 +58,6 @@ if TYPE_CHECKING:
     from apps.reviews.models import DatasetSnapshot, ImportJob
 
 MAX_OVERLAP = 10
-REASON_MAX_LENGTH = 2_000
-LABEL_WORDS = {"negative": Label.NEGATIVE.value, "positive": Label.POSITIVE.value}
-
-
-# --- Errors ----------------------------------------------------------------------------------------------
-
-
-class LabellingRefused(Exception):
-    """A labelling action that cannot be done; the message says why and what to do instead."""
-
-    code = "refused"
-    http_status = 409
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
-
-
-class InvalidLabel(LabellingRefused):
-    code = "invalid_label"
-    http_status = 400
-
-
-class NotAnAnnotator(LabellingRefused):
-    code = "not_an_annotator"
-    http_status = 403
-
-
-class NotAssigned(LabellingRefused):
-    code = "not_assigned"
-    http_status = 403
-
-
-class AlreadyResolved(LabellingRefused):
-    code = "already_resolved"
-
-
-class AlreadyLabelled(LabellingRefused):
-    code = "already_labelled"
-
-
-class HoldLost(LabellingRefused):
-    code = "hold_lost"
-
-
-class NothingToUndo(LabellingRefused):
-    code = "nothing_to_undo"
-
-
-class QueueInactive(LabellingRefused):
-    code = "queue_inactive"
-
-
-class QueueConfigError(ValueError):
-    """A queue cannot be created or changed as asked; ``errors`` holds one message per field."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = dict(errors)
-        super().__init__(" ".join(f"{field}: {message}" for field, message in self.errors.items()))
-
-
-# --- Labels ----------------------------------------------------------------------------------------------
-
-
-def parse_label(value: Any) -> int:
-    """``positive``/``negative`` (any case) or 1/0; anything else is refused with ``InvalidLabel``."""
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in LABEL_WORDS:
-            return LABEL_WORDS[word]
-        if word in {"0", "1"}:
-            return int(word)
-    elif isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
-        return value
-    shown = repr(value)[:40]
-    raise InvalidLabel(f"The label {shown} is not one this platform knows: label a review positive or negative.")
 
 
 def assignment_ttl() -> timedelta:
@@ -427,7 +363,7 @@ def annotation_create(*, queue: LabellingQueue, user: AbstractBaseUser, review_i
         if labels >= queue.overlap:
             QueueItem.objects.filter(pk=item.id).update(is_done=True)
             others_open = any(not other.is_done for other in items if other.id != item.id)
-            resolution = _resolve(review_id=review_id, gold_label=item.gold_label, existing=None, mark_done=others_open)
+            resolution = resolution_apply(review_id=review_id, gold_label=item.gold_label, existing=None, mark_done=others_open)
             conflict = resolution is None
     return LabelOutcome(annotation=annotation, resolution=resolution, conflict=conflict)
 
@@ -501,74 +437,6 @@ def _reopen_elsewhere(*, review_id: int, queue: LabellingQueue) -> None:
         )
         if labels < item.queue.overlap:
             QueueItem.objects.filter(pk=item.pk).update(is_done=False)
-
-
-# --- Resolutions -----------------------------------------------------------------------------------------
-
-
-def resolution_compute(*, review_id: int) -> Resolution | None:
-    """Resolve a review from all its labels by the rules of ``resolve_labels``; None leaves a conflict.
-
-    A settled resolution is never replaced.
-    """
-    with transaction.atomic():
-        items = sql.lock_items(review_id)
-        gold_label = items[0].gold_label if items else Review.objects.get(pk=review_id).gold_label
-        existing = Resolution.objects.filter(review_id=review_id).first()
-        if existing is not None and existing.method == ResolutionMethod.SETTLED:
-            return existing
-        return _resolve(review_id=review_id, gold_label=gold_label, existing=existing)
-
-
-def _resolve(
-    *, review_id: int, gold_label: int | None, existing: Resolution | None, mark_done: bool = True
-) -> Resolution | None:
-    labels = list(Annotation.objects.filter(review_id=review_id).values_list("label", flat=True))
-    resolved = resolve_labels(labels, gold_label=gold_label)
-    if resolved is None:
-        if existing is not None:
-            existing.delete()
-        return None
-    if existing is None:
-        resolution = Resolution.objects.create(
-            review_id=review_id, label=resolved.label, method=resolved.method, reason=resolved.reason
-        )
-    else:
-        resolution = existing
-        resolution.label, resolution.method, resolution.reason, resolution.settled_by = (
-            resolved.label, resolved.method, resolved.reason, None,
-        )  # fmt: skip
-        resolution.save()
-    if mark_done:
-        items_mark_done(review_id=review_id)
-    _check_retraining_triggers()
-    return resolution
-
-
-def resolution_settle(*, review: Review, label: Any, reason: str, by: AbstractBaseUser) -> Resolution:
-    """An ML admin decides a review's label, with the reason; it overrides whatever the labels came to."""
-    label = parse_label(label)
-    reason = (reason or "").strip()
-    if not reason:
-        raise LabellingRefused("Say why you settle the review this way; the reason is kept with the label.")
-    if len(reason) > REASON_MAX_LENGTH:
-        raise LabellingRefused(f"Keep the reason to {REASON_MAX_LENGTH:,} characters (it has {len(reason):,}).")
-    with transaction.atomic():
-        sql.lock_items(review.pk)
-        resolution, _ = Resolution.objects.update_or_create(
-            review=review,
-            defaults={"label": label, "method": ResolutionMethod.SETTLED, "reason": reason, "settled_by": by},
-        )
-        items_mark_done(review_id=review.pk)
-        _check_retraining_triggers()
-    return resolution
-
-
-def _check_retraining_triggers() -> None:
-    """A new resolution may reach a retraining policy's label trigger: checked once the transaction commits."""
-    from apps.automation.services import labels_resolved
-
-    labels_resolved()
 
 
 # --- Preferences -----------------------------------------------------------------------------------------

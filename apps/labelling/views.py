@@ -36,9 +36,9 @@ from apps.labelling.selectors import (
     page_extras,
     resolution_counts,
 )
+from apps.labelling.errors import LabellingRefused, QueueConfigError
+from apps.labelling.resolutions import resolution_settle
 from apps.labelling.services import (
-    LabellingRefused,
-    QueueConfigError,
     annotation_create,
     annotation_undo,
     assignment_next,
@@ -47,7 +47,6 @@ from apps.labelling.services import (
     queue_can_be_worked_by,
     queue_create,
     queue_update,
-    resolution_settle,
 )
 from apps.labelling.uploads import UploadError, review_upload
 from apps.predictions.batch import BatchJobError, batch_prediction_job_create, queue_for

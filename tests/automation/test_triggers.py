@@ -19,7 +19,7 @@ from apps.automation.services import (
     policy_update,
 )
 from apps.common.choices import JobStatus
-from apps.labelling.services import resolution_settle
+from apps.labelling.resolutions import resolution_settle
 from apps.registry.selectors import current_model_version
 from apps.reviews.models import DatasetSnapshot
 from tests.automation.conftest import current_model, make_reviews, policy_for, resolve

@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from apps.common.services import api_token_create
 from apps.labelling.models import Annotation, LabellingQueue, Resolution
-from apps.labelling.services import annotation_create, assignment_next, resolution_settle
+from apps.labelling.resolutions import resolution_settle
+from apps.labelling.services import annotation_create, assignment_next
 from apps.reviews.models import DatasetSnapshot, Review
 from tests.labelling.conftest import MakeQueue, MakeReviews, Predict, api_as
 

@@ -9,14 +9,8 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from apps.labelling.models import Assignment
-from apps.labelling.services import (
-    NotAnAnnotator,
-    QueueInactive,
-    annotation_create,
-    assignment_next,
-    assignment_skip,
-    queue_update,
-)
+from apps.labelling.errors import NotAnAnnotator, QueueInactive
+from apps.labelling.services import annotation_create, assignment_next, assignment_skip, queue_update
 from tests.labelling.conftest import MakeQueue, MakeReviews
 
 pytestmark = pytest.mark.django_db

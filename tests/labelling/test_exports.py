@@ -11,7 +11,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from apps.labelling.services import annotation_create, assignment_next, resolution_settle
+from apps.labelling.resolutions import resolution_settle
+from apps.labelling.services import annotation_create, assignment_next
 from tests.labelling.conftest import MakeQueue, MakeReviews, api_as, signed_in
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.labelling.choices import ResolutionMethod
 from apps.labelling.models import Annotation, Assignment, QueueItem, Resolution
 from apps.labelling.selectors import conflict_list, labels_today
-from apps.labelling.services import (
+from apps.labelling.errors import (
     AlreadyLabelled,
     AlreadyResolved,
     HoldLost,
@@ -19,11 +19,9 @@ from apps.labelling.services import (
     LabellingRefused,
     NotAssigned,
     NothingToUndo,
-    annotation_create,
-    annotation_undo,
-    assignment_next,
-    resolution_settle,
 )
+from apps.labelling.resolutions import resolution_settle
+from apps.labelling.services import annotation_create, annotation_undo, assignment_next
 from tests.labelling.conftest import MakeQueue, MakeReviews
 
 pytestmark = pytest.mark.django_db

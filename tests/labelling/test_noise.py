@@ -12,11 +12,8 @@ from apps.common.choices import JobStatus
 from apps.labelling.models import NoiseDetection, NoiseScore, QueueItem
 from apps.labelling.noise import NoiseDetectionError, NoiseRunner, noise_detection_start
 from apps.labelling.ordering import order_reviews
-from apps.labelling.services import (
-    annotation_create,
-    assignment_next,
-    resolution_settle,
-)
+from apps.labelling.resolutions import resolution_settle
+from apps.labelling.services import annotation_create, assignment_next
 from apps.reviews.models import Review, SnapshotItem
 from apps.reviews.snapshots import snapshot_create
 from tests.conftest import wait_until

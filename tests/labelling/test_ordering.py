@@ -8,13 +8,8 @@ from django.contrib.auth.models import User
 from apps.labelling.choices import QueueStrategy
 from apps.labelling.models import QueueItem
 from apps.labelling.ordering import order_reviews, queue_order_rebuild
-from apps.labelling.services import (
-    QueueConfigError,
-    annotation_create,
-    assignment_next,
-    queue_create,
-    queue_update,
-)
+from apps.labelling.errors import QueueConfigError
+from apps.labelling.services import annotation_create, assignment_next, queue_create, queue_update
 from apps.registry.models import ModelVersion
 from apps.reviews.choices import Split
 from apps.reviews.models import DatasetSnapshot, ImportJob, SnapshotItem

@@ -8,7 +8,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from apps.labelling.services import annotation_create, assignment_next, assignment_skip, resolution_settle
+from apps.labelling.resolutions import resolution_settle
+from apps.labelling.services import annotation_create, assignment_next, assignment_skip
 from apps.reviews.models import DatasetSnapshot, SnapshotItem
 from apps.reviews.snapshots import snapshot_create
 from tests.labelling.conftest import MakeQueue, MakeReviews, signed_in

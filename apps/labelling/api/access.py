@@ -15,7 +15,7 @@ from apps.api.permissions import LABEL, MANAGE, Capability, requiring
 from apps.common.roles import IsMlAdmin
 from apps.labelling.models import LabellingQueue
 from apps.labelling.selectors import queue_list
-from apps.labelling.services import LabellingRefused
+from apps.labelling.errors import LabellingRefused
 
 REFUSALS: dict[Capability, str] = {
     LABEL: "Only analysts and ML admins may label: ask an administrator to add your account to the analyst group.",

@@ -37,13 +37,8 @@ from apps.labelling.schema import (
 from apps.labelling.selectors import (
     page_extras,
 )
-from apps.labelling.services import (
-    LabellingRefused,
-    annotation_create,
-    annotation_undo,
-    assignment_next,
-    assignment_skip,
-)
+from apps.labelling.errors import LabellingRefused
+from apps.labelling.services import annotation_create, annotation_undo, assignment_next, assignment_skip
 
 
 def _next_body(request: Request, queue: LabellingQueue) -> dict[str, Any]:

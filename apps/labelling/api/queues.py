@@ -41,9 +41,7 @@ from apps.labelling.selectors import (
     analyst_progress,
     queue_list,
 )
-from apps.labelling.services import (
-    queue_can_be_worked_by,
-)
+from apps.labelling.services import queue_can_be_worked_by
 
 
 @extend_schema_view(

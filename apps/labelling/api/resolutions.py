@@ -38,10 +38,8 @@ from apps.labelling.selectors import (
     conflict_reviews,
     conflicts_for,
 )
-from apps.labelling.services import (
-    LabellingRefused,
-    resolution_settle,
-)
+from apps.labelling.errors import LabellingRefused
+from apps.labelling.resolutions import resolution_settle
 from apps.reviews.models import Review
 
 

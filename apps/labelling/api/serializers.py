@@ -17,15 +17,9 @@ from apps.labelling.schema import (
 from apps.labelling.selectors import (
     queue_progress,
 )
-from apps.labelling.services import (
-    MAX_OVERLAP,
-    REASON_MAX_LENGTH,
-    InvalidLabel,
-    QueueConfigError,
-    parse_label,
-    queue_create,
-    queue_update,
-)
+from apps.labelling.errors import InvalidLabel, QueueConfigError
+from apps.labelling.resolutions import REASON_MAX_LENGTH, parse_label
+from apps.labelling.services import MAX_OVERLAP, queue_create, queue_update
 from apps.labelling.uploads import FORMATS
 from apps.reviews.choices import Label, LabelSource
 from apps.reviews.models import DatasetSnapshot, ImportJob, Review
