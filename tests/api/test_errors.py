@@ -119,7 +119,7 @@ def test_an_unexpected_error_is_a_logged_500_in_the_envelope_without_internals(
     def broken(**_: Any) -> Any:
         raise RuntimeError("database on fire: password=hunter2")
 
-    monkeypatch.setattr("apps.training.api.training_run_list", broken)
+    monkeypatch.setattr("apps.training.api.training_runs.training_run_list", broken)
 
     response = world.client("analyst").get("/api/training-runs/")
 

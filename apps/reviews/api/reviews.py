@@ -1,29 +1,21 @@
-"""REST API for reviews, imports and dataset snapshots.
-
-- ``/api/reviews/``: list with filters and search; create one review; ``/api/reviews/bulk/`` creates up to
-  1,000 at once; ``/api/reviews/<id>/`` reads one and, for ML admins, deletes it.
-- ``/api/imports/``: upload a file to import on a worker, follow its status.
-- ``/api/snapshots/``: freeze the labelled reviews into a snapshot; read one with its counts and hash.
-"""
+"""``/api/reviews/``: list with filters and search, create one or (``/api/reviews/bulk/``) up to 1,000; read, delete."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.api.errors import ApiError, conflict, invalid
+from apps.api.errors import conflict, invalid
 from apps.api.fields import LABEL_NAMES, IdFilterField, LabelField, QueryFilters
 from apps.api.idempotency import idempotent
 from apps.api.permissions import CREATE_REVIEWS, MANAGE, READ_DATA
 from apps.api.throttles import BulkThrottle
 from apps.api.views import ApiListView, ApiView, created, get_or_404
-from apps.common.models import IllegalTransition
-from apps.reviews.choices import LabelSource, OriginSplit, Split
-from apps.reviews.importers import ReviewImportError
-from apps.reviews.models import DatasetSnapshot, ImportJob, Review
+from apps.reviews.choices import OriginSplit, Split
+from apps.reviews.models import Review
 from apps.reviews.selectors import NO_LABEL, ReviewFilters, review_search
 from apps.reviews.services import (
     API_SOURCE,
@@ -33,12 +25,9 @@ from apps.reviews.services import (
     NewReview,
     ReviewInputError,
     ReviewInUse,
-    import_job_cancel,
-    import_upload_enqueue,
     review_create_many,
     review_delete,
 )
-from apps.reviews.snapshots import MAX_SEED, SnapshotError, snapshot_create, snapshot_label_counts
 
 REVIEW_EXAMPLE = {
     "id": 50231,
@@ -51,47 +40,6 @@ REVIEW_EXAMPLE = {
     "origin_split": "",
     "import_job": None,
     "created_at": "2025-05-01T09:30:00Z",
-}
-IMPORT_EXAMPLE = {
-    "id": 12,
-    "status": "succeeded",
-    "source": "/var/lib/sentiment/uploads/5f2c.../reviews.csv",
-    "source_name": "reviews",
-    "rows_read": 2000,
-    "rows_created": 1987,
-    "rows_existing": 13,
-    "error": "",
-    "log_tail": "Read 2000 reviews from ... in 1.2s as source 'reviews': 1987 new, 13 already present.\n",
-    "created_at": "2025-05-01T09:30:00Z",
-    "updated_at": "2025-05-01T09:30:03Z",
-    "started_at": "2025-05-01T09:30:01Z",
-    "finished_at": "2025-05-01T09:30:03Z",
-}
-SNAPSHOT_EXAMPLE = {
-    "id": 3,
-    "name": "Gold labels, seed 42, 50,000 reviews",
-    "description": "",
-    "label_source": "gold",
-    "seed": 42,
-    "keeps_origin_split": False,
-    "train_fraction": 0.8,
-    "validation_fraction": 0.1,
-    "test_fraction": 0.1,
-    "content_hash": "9f2d1c0b7e6a5d4c3b2a19f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6b5a",
-    "train_count": 40000,
-    "validation_count": 5000,
-    "test_count": 5000,
-    "positive_count": 25000,
-    "negative_count": 25000,
-    "created_at": "2025-05-01T09:30:00Z",
-}
-SNAPSHOT_DETAIL_EXAMPLE = {
-    **SNAPSHOT_EXAMPLE,
-    "label_counts": {
-        "train": {"negative": 20000, "positive": 20000},
-        "validation": {"negative": 2500, "positive": 2500},
-        "test": {"negative": 2500, "positive": 2500},
-    },
 }
 
 
@@ -169,78 +117,6 @@ class ReviewFilterSerializer(QueryFilters):
     snapshot = IdFilterField(help_text="Only reviews in this snapshot.")
     snapshot_split = serializers.ChoiceField(required=False, choices=Split.choices)
     import_job = IdFilterField(help_text="Only reviews this import created.")
-
-
-class ImportJobSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = ImportJob
-        fields = [
-            "id", "status", "source", "source_name", "rows_read", "rows_created", "rows_existing", "error",
-            "log_tail", "created_at", "updated_at", "started_at", "finished_at",
-        ]  # fmt: skip
-        read_only_fields = fields
-
-
-class ImportUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(
-        help_text="A .csv (review,sentiment), .jsonl (text, label), .parquet or aclImdb .tar.gz file."
-    )
-    source_name = serializers.CharField(
-        max_length=64, required=False, help_text="Stored as the reviews' source; default: the file's name."
-    )
-
-
-class SnapshotSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = DatasetSnapshot
-        fields = [
-            "id", "name", "description", "label_source", "seed", "keeps_origin_split", "train_fraction",
-            "validation_fraction", "test_fraction", "content_hash", "train_count", "validation_count", "test_count", "positive_count",
-            "negative_count", "created_at",
-        ]  # fmt: skip
-        read_only_fields = fields
-
-
-class LabelCountsSerializer(serializers.Serializer):
-    negative = serializers.IntegerField()
-    positive = serializers.IntegerField()
-
-
-class SplitLabelCountsSerializer(serializers.Serializer):
-    train = LabelCountsSerializer()
-    validation = LabelCountsSerializer()
-    test = LabelCountsSerializer()
-
-
-class SnapshotDetailSerializer(SnapshotSerializer):
-    label_counts = serializers.SerializerMethodField()
-
-    class Meta(SnapshotSerializer.Meta):
-        fields = [*SnapshotSerializer.Meta.fields, "label_counts"]
-        read_only_fields = fields
-
-    @extend_schema_field(SplitLabelCountsSerializer)
-    def get_label_counts(self, snapshot: DatasetSnapshot) -> dict[str, dict[str, int]]:
-        counts = snapshot_label_counts(snapshot=snapshot)
-        return {split: {"negative": row[0], "positive": row[1]} for split, row in counts.items()}
-
-
-class SnapshotCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
-    label_source = serializers.ChoiceField(choices=LabelSource.choices, default=LabelSource.GOLD)
-    seed = serializers.IntegerField(min_value=0, max_value=MAX_SEED, default=42)
-    train_fraction = serializers.FloatField(min_value=0, max_value=1, default=0.8)
-    validation_fraction = serializers.FloatField(min_value=0, max_value=1, default=0.1)
-    test_fraction = serializers.FloatField(min_value=0, max_value=1, default=0.1)
-    keep_origin_split = serializers.BooleanField(
-        default=False,
-        help_text=(
-            "Keep the source's own split (IMDb's 25,000 / 25,000, the standard benchmark): its test half is the test "
-            "split and validation_fraction of its train half is validation; train_fraction and test_fraction are "
-            "not used."
-        ),
-    )
 
 
 # --- Reviews ---------------------------------------------------------------------------------------------
@@ -449,168 +325,3 @@ def _label_filter(value: str | None) -> int | str | None:
     return LabelField().to_internal_value(value)
 
 
-# --- Imports ---------------------------------------------------------------------------------------------
-
-
-class ImportListView(ApiListView):
-    """Imports, newest first; POST uploads a file and queues its import on a worker."""
-
-    required = {"GET": READ_DATA, "POST": MANAGE}
-    parser_classes = [MultiPartParser, FormParser]
-    throttle_classes = [BulkThrottle]
-
-    @extend_schema(
-        tags=["imports"],
-        responses=ImportJobSerializer(many=True),
-        examples=[OpenApiExample("An import", value=IMPORT_EXAMPLE, response_only=True)],
-    )
-    def get(self, request: Request) -> Response:
-        return self.page(ImportJob.objects.all(), ImportJobSerializer)
-
-    @extend_schema(
-        tags=["imports"],
-        description=(
-            "Upload a file of reviews (multipart/form-data, field `file`) and queue its import: 202 with the "
-            "import, `queued`. Poll `GET /api/imports/{id}/` until its status is `succeeded` or `failed`; the "
-            "`import.finished` webhook says so too. An import is all or nothing and adds no review twice."
-        ),
-        request={"multipart/form-data": ImportUploadSerializer},
-        responses={202: ImportJobSerializer, 413: None},
-        examples=[
-            OpenApiExample(
-                "Queued",
-                value={
-                    **IMPORT_EXAMPLE,
-                    "status": "queued",
-                    "rows_read": 0,
-                    "rows_created": 0,
-                    "rows_existing": 0,
-                    "log_tail": "",
-                    "started_at": None,
-                    "finished_at": None,
-                },
-                response_only=True,
-                status_codes=["202"],
-            ),
-        ],
-    )
-    def post(self, request: Request) -> Response:
-        body = ImportUploadSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        try:
-            job = import_upload_enqueue(
-                file=body.validated_data["file"],
-                source_name=body.validated_data.get("source_name"),
-                created_by=request.user,
-            )
-        except ReviewImportError as error:
-            if "largest upload" in str(error):
-                raise ApiError(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "too_large", str(error)) from None
-            raise invalid({"file": str(error)}) from None
-        return created(ImportJobSerializer(job).data, f"/api/imports/{job.pk}/", http_status=status.HTTP_202_ACCEPTED)
-
-
-class ImportDetailView(ApiView):
-    """One import: its status, counts, error and log. Poll it with If-None-Match for a cheap 304."""
-
-    required = {"GET": READ_DATA}
-
-    @extend_schema(
-        tags=["imports"],
-        responses=ImportJobSerializer,
-        examples=[OpenApiExample("A finished import", value=IMPORT_EXAMPLE, response_only=True)],
-    )
-    def get(self, request: Request, pk: int) -> Response:
-        return Response(ImportJobSerializer(get_or_404(ImportJob.objects.all(), pk, "import")).data)
-
-
-class ImportCancelView(ApiView):
-    """Cancel an import: a queued one at once, a running one before its next chunk; it imports nothing."""
-
-    required = {"POST": MANAGE}
-
-    @extend_schema(
-        tags=["imports"],
-        request=None,
-        responses={200: ImportJobSerializer, 409: None},
-        examples=[OpenApiExample("Cancelled", value={**IMPORT_EXAMPLE, "status": "cancelled"}, response_only=True)],
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        job = get_or_404(ImportJob.objects.all(), pk, "import")
-        try:
-            job = import_job_cancel(job=job, by=request.user)
-        except IllegalTransition as error:
-            raise conflict(str(error)) from None
-        return Response(ImportJobSerializer(ImportJob.objects.get(pk=job.pk)).data)
-
-
-# --- Snapshots -------------------------------------------------------------------------------------------
-
-
-class SnapshotListView(ApiListView):
-    """Dataset snapshots, newest first; POST freezes the labelled reviews into a new one."""
-
-    required = {"GET": READ_DATA, "POST": MANAGE}
-    parser_classes = [JSONParser]
-
-    @extend_schema(
-        tags=["snapshots"],
-        responses=SnapshotSerializer(many=True),
-        examples=[OpenApiExample("A snapshot", value=SNAPSHOT_EXAMPLE, response_only=True)],
-    )
-    def get(self, request: Request) -> Response:
-        return self.page(DatasetSnapshot.objects.all(), SnapshotSerializer)
-
-    @extend_schema(
-        tags=["snapshots"],
-        description=(
-            "Freeze the labelled reviews into a snapshot with a seeded, stratified train/validation/test split. "
-            "The same seed over the same reviews always gives the same split, and so the same `content_hash`. "
-            "`label_source`: `gold` (the dataset's labels), `human` (resolved human labels) or `gold_and_human`."
-        ),
-        request=SnapshotCreateSerializer,
-        responses={201: SnapshotDetailSerializer},
-        examples=[
-            OpenApiExample(
-                "The seed project's 80/10/10 split",
-                value={
-                    "name": "IMDb gold",
-                    "seed": 42,
-                    "train_fraction": 0.8,
-                    "validation_fraction": 0.1,
-                    "test_fraction": 0.1,
-                    "label_source": "gold",
-                },
-                request_only=True,
-            ),
-            OpenApiExample(
-                "The standard benchmark: IMDb's own train and test halves",
-                value={"name": "IMDb benchmark", "seed": 42, "validation_fraction": 0.1, "keep_origin_split": True},
-                request_only=True,
-            ),
-            OpenApiExample("Created", value=SNAPSHOT_DETAIL_EXAMPLE, response_only=True, status_codes=["201"]),
-        ],
-    )
-    @idempotent
-    def post(self, request: Request) -> Response:
-        body = SnapshotCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        try:
-            snapshot = snapshot_create(**body.validated_data, created_by=request.user)
-        except SnapshotError as error:
-            raise invalid({"body": str(error)}) from None
-        return created(SnapshotDetailSerializer(snapshot).data, f"/api/snapshots/{snapshot.pk}/")
-
-
-class SnapshotDetailView(ApiView):
-    """One snapshot: its split sizes, the label counts of each split and its content hash."""
-
-    required = {"GET": READ_DATA}
-
-    @extend_schema(
-        tags=["snapshots"],
-        responses=SnapshotDetailSerializer,
-        examples=[OpenApiExample("A snapshot", value=SNAPSHOT_DETAIL_EXAMPLE, response_only=True)],
-    )
-    def get(self, request: Request, pk: int) -> Response:
-        return Response(SnapshotDetailSerializer(get_or_404(DatasetSnapshot.objects.all(), pk, "snapshot")).data)
