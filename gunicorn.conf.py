@@ -30,6 +30,6 @@ torch_threads_bound(processes=workers)
 
 def post_worker_init(worker: object) -> None:
     """Each web process starts warming the current model as soon as it is up, not at its first request."""
-    from apps.predictions.predictor import warmer
+    from apps.predictions.serving import warmer
 
     warmer.start()

@@ -102,8 +102,9 @@ def _timed(function: Any) -> tuple[Any, float, float]:
 
 
 def measure_model(name: str, settings: dict[str, Any], data: Any, folder: Path) -> dict[str, Any]:
-    from workers.ml import TrainConfig, train
-    from workers.ml.predictor import load_model
+    from workers.ml import TrainConfig
+    from workers.ml.training import train
+    from workers.ml.inference import load_model
 
     load_before = os.getloadavg()[0]
     result, wall, cpu = _timed(lambda: train(TrainConfig(kind="tfidf", **settings), data, folder / "model"))
@@ -129,7 +130,7 @@ def measure_model(name: str, settings: dict[str, Any], data: Any, folder: Path) 
 def measure_ensemble(members: list[dict[str, Any]], folders: list[Path], data: Any, folder: Path) -> dict[str, Any]:
     """The ensemble of ``members`` (trained into ``folders``), its weights fit on validation, beside each on test."""
     from workers.ml.ensemble import METHOD, MemberSource, build_ensemble
-    from workers.ml.predictor import load_model
+    from workers.ml.inference import load_model
 
     sources = [MemberSource(index, path) for index, path in enumerate(folders)]
     result, wall, cpu = _timed(lambda: build_ensemble(sources, data.validation, data.test, folder / "ensemble"))

@@ -1,6 +1,6 @@
 """Prediction speed on a CPU, every figure against a baseline measured in the same run:
 
-1. batch throughput of our predictor (`workers.ml.predictor`) against `transformers.pipeline("text-classification")`
+1. batch throughput of our predictor (`workers.ml.inference`) against `transformers.pipeline("text-classification")`
    on the same fine-tuned all-MiniLM-L6-v2 and the same IMDb test reviews, with accuracy beside each;
 2. single-review latency through `POST /api/predict` on a warm gunicorn server (token auth; PostgreSQL
    as in production, in a scratch database this script creates and drops, or SQLite where no PostgreSQL
@@ -46,7 +46,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from workers.ml import SplitData, TrainConfig, train  # noqa: E402
+from workers.ml import SplitData, TrainConfig  # noqa: E402
+from workers.ml.training import train  # noqa: E402
 from workers.ml.data import Example, clean_text, read_imdb_parquet, subset  # noqa: E402
 from workers.ml.metrics import classification_metrics  # noqa: E402
 
@@ -216,7 +217,7 @@ def throughput(
     models: PreparedModels, reviews: list[Example], threshold: float | None, repeats: int
 ) -> dict[str, Any]:
     """Reviews per second for each contender, loading excluded, the median of `repeats` alternating runs."""
-    from workers.ml.predictor import ScreenedModel, load_model
+    from workers.ml.inference import ScreenedModel, load_model
 
     texts = [example.text for example in reviews]
     labels = [example.label for example in reviews]
@@ -286,8 +287,8 @@ def throughput(
 
 def single_review_model_latency(models: PreparedModels, reviews: list[Example], count: int = 40) -> dict[str, Any]:
     """Milliseconds the transformer alone takes for one review of 256 tokens (no HTTP, no database)."""
-    from workers.ml.predictor import load_model
-    from workers.ml.transformer import encode_texts
+    from workers.ml.inference import load_model
+    from workers.ml.encoding import encode_texts
 
     outcome: dict[str, Any] = {}
     for name, quantize in (("float32", False), ("int8", True)):
@@ -316,7 +317,7 @@ def concurrency(models: PreparedModels, reviews: list[Example]) -> dict[str, Any
 
     By Little's law, with two clients always waiting the mean latency is 2 / throughput in both modes.
     """
-    from workers.ml.predictor import load_model
+    from workers.ml.inference import load_model
 
     model = load_model(models.transformer, quantize=True)
     texts = [example.text for example in reviews[:24]]
@@ -585,7 +586,7 @@ def main() -> None:
     random.Random(SEED).shuffle(reviews)
     reviews = reviews[: args.reviews]
 
-    from workers.ml.predictor import load_model
+    from workers.ml.inference import load_model
 
     # The web predictor serves the int8 encoder, so the screen is measured against that.
     screen = choose_screen_threshold(load_model(models.transformer, quantize=True), load_model(models.tfidf), models.held_out)

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from workers.ml import TrainConfig, train
+from workers.ml import TrainConfig
+from workers.ml.training import train
 from workers.ml.data import read_imdb_parquet, split_examples
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -44,10 +44,12 @@ from transformers import (
     set_seed,
 )
 
-from workers.ml import SplitData, TrainConfig, train
+from workers.ml import SplitData, TrainConfig
+from workers.ml.training import train
 from workers.ml.base_models import load_base_model
 from workers.ml.data import Example, clean_text, read_imdb_parquet
-from workers.ml.transformer import describe_device, encode_texts
+from workers.ml.devices import describe_device
+from workers.ml.encoding import encode_texts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"

@@ -78,7 +78,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Starts the thread that loads a newly promoted model before any request needs it.
-    "apps.predictions.predictor.WarmerMiddleware",
+    "apps.predictions.serving.WarmerMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, so it sees the lockout flag that a refused sign-in left on the request.
     "axes.middleware.AxesMiddleware",

@@ -25,11 +25,11 @@ from apps.api.throttles import BulkThrottle, PredictThrottle
 from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.common.choices import JobStatus
 from apps.common.models import IllegalTransition
-from apps.labelling.choices import QueuePool
+from apps.common.labels import QueuePool
 from apps.predictions.batch import BatchJobError, batch_prediction_job_cancel, batch_prediction_job_create
 from apps.predictions.choices import PredictionSource
 from apps.predictions.models import BatchPredictionJob, Prediction
-from apps.predictions.predictor import ModelUnavailable, NoCurrentModel
+from apps.predictions.serving import ModelUnavailable, NoCurrentModel
 from apps.predictions.services import PredictionInputError, prediction_create_many
 from apps.registry.models import ModelVersion
 from apps.reviews.choices import Label, Split

@@ -32,7 +32,7 @@ from django.utils import timezone
 from apps.common import broker
 from apps.common.choices import JobStatus
 from apps.common.jobs import JobCancelled, JobRunner, append_log, heartbeat
-from apps.labelling.choices import QueuePool
+from apps.common.labels import QueuePool
 from apps.predictions.choices import PredictionSource
 from apps.predictions.models import BatchChunk, BatchPredictionJob, Prediction
 from apps.registry.selectors import model_version_queue
@@ -315,9 +315,9 @@ def work_chunks(runner: BatchPredictionRunner) -> None:
 
 def serving_model(version: ModelVersion) -> Any:
     """The version loaded as the web predictor serves it: int8 on a CPU, its TF-IDF screen, the cache."""
-    from workers.ml.predictor import ScreenedModel, load_model
+    from workers.ml.inference import ScreenedModel, load_model
 
-    from apps.predictions.predictor import screen_confidence, screen_version_of
+    from apps.predictions.serving import screen_confidence, screen_version_of
 
     def load(of: ModelVersion) -> Any:
         return load_model(

@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from apps.common.labels import QueuePool
 from apps.common.models import Job
-from apps.labelling.choices import QueuePool
 from apps.predictions.choices import PredictionSource
 from apps.reviews.choices import Label, Split
 

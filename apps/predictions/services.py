@@ -9,7 +9,7 @@ from django.conf import settings
 
 from apps.predictions.choices import PredictionSource
 from apps.predictions.models import Prediction
-from apps.predictions.predictor import predictor
+from apps.predictions.serving import predictor
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -72,7 +72,7 @@ def prediction_create_many(
     also carries ``served_version``, the version that was current for the call, and ``members``, an
     ensemble's members with their own p(positive) (empty for other kinds); neither is a database field.
     Raises PredictionInputError for bad input (nothing is predicted or stored then),
-    ``apps.predictions.predictor.NoCurrentModel`` before any version is current, and ``ModelUnavailable``
+    ``apps.predictions.serving.NoCurrentModel`` before any version is current, and ``ModelUnavailable``
     when the current version's files cannot be loaded.
     """
     errors = prediction_input_errors(texts=texts)

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 from apps.common.roles import analyst_page
 from apps.predictions.choices import PredictionSource
 from apps.predictions.forms import PredictForm
-from apps.predictions.predictor import ModelUnavailable, NoCurrentModel
+from apps.predictions.serving import ModelUnavailable, NoCurrentModel
 from apps.predictions.services import PredictionInputError, prediction_create_many
 
 TEMPLATE = "predictions/predict.html"

@@ -262,7 +262,7 @@ def _queue_test_evaluation(version: ModelVersion, build: EnsembleBuild) -> str:
 def _device_for(members: Sequence[ModelVersion]) -> str:
     if not any(member.kind == ModelKind.TRANSFORMER for member in members):
         return "cpu"
-    from workers.ml.transformer import describe_device
+    from workers.ml.devices import describe_device
 
     return describe_device()[0]
 

@@ -106,7 +106,7 @@ class TrainingRunner(JobRunner[TrainingRun]):
 
     def run(self) -> None:
         from apps.training.services import training_config_of
-        from workers.ml import train
+        from workers.ml.training import train
 
         run = self.job
         # Under torchrun every rank trains (DistributedDataParallel); rank 0 alone reports and keeps its model.
@@ -143,7 +143,7 @@ class TrainingRunner(JobRunner[TrainingRun]):
         return {**asdict(self.result), "artifact_dir": str(self.result.artifact_dir)}
 
     def adopt_child_state(self, state: dict[str, Any]) -> None:
-        from workers.ml import TrainResult
+        from workers.ml.training import TrainResult
 
         self.result = TrainResult(**{**state, "artifact_dir": Path(state["artifact_dir"])})
 
@@ -194,7 +194,7 @@ class EvaluationRunner(JobRunner[EvaluationRun]):
         return model_version_queue(job.model_version)
 
     def run(self) -> None:
-        from workers.ml.predictor import evaluate
+        from workers.ml.inference import evaluate
 
         evaluation = self.job
         version = evaluation.model_version
@@ -375,7 +375,7 @@ def _device_for(kind: str) -> str:
     """The device a run will use, for the run page while it goes (the result reports the one it used)."""
     if kind == ModelKind.TFIDF:
         return "cpu"
-    from workers.ml.transformer import describe_device
+    from workers.ml.devices import describe_device
 
     return describe_device()[0]
 

@@ -22,7 +22,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from workers.ml import SplitData, TrainConfig, train  # noqa: E402
+from workers.ml import SplitData, TrainConfig  # noqa: E402
+from workers.ml.training import train  # noqa: E402
 from workers.ml.data import Example  # noqa: E402
 
 SEED_PROJECT = {"accuracy": 0.92, "precision": 0.91, "recall": 0.93, "f1": 0.92}

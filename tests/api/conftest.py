@@ -22,7 +22,7 @@ from apps.labelling.noise import noise_detection_start
 from apps.labelling.services import annotation_create, assignment_next, queue_create
 from apps.predictions.batch import batch_prediction_job_create
 from apps.predictions.models import BatchPredictionJob, Prediction
-from apps.predictions.predictor import predictor
+from apps.predictions.serving import predictor
 from apps.registry.ensembles import ensemble_build_create
 from apps.registry.models import EnsembleBuild, ModelVersion
 from apps.registry.services import model_version_promote

@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from apps.predictions.predictor import predictor
+from apps.predictions.serving import predictor
 from apps.registry.models import ModelVersion
 from apps.reviews.snapshots import snapshot_create
 from apps.training.services import training_run_create

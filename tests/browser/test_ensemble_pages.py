@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.common.choices import JobStatus
-from apps.predictions.predictor import predictor
+from apps.predictions.serving import predictor
 from apps.registry.ensembles import ensemble_build_create, ensemble_build_execute
 from apps.registry.models import ModelVersion
 from apps.registry.services import model_version_promote

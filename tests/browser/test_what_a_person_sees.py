@@ -26,7 +26,7 @@ from apps.common.choices import JobStatus
 from apps.common.roles import ANALYST, ML_ADMIN
 from apps.labelling.services import queue_create
 from apps.predictions.models import Prediction
-from apps.predictions.predictor import predictor
+from apps.predictions.serving import predictor
 from apps.registry.models import ModelVersion
 from apps.reviews.models import Review
 from apps.training.models import TrainingRun

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from apps.common.choices import JobStatus
 from apps.common.roles import INTEGRATION
 from apps.common.services import api_token_create
-from apps.predictions.predictor import predictor
+from apps.predictions.serving import predictor
 from apps.registry.models import ModelVersion
 from apps.registry.services import model_version_artifact_dir, model_version_promote
 from apps.reviews.models import DatasetSnapshot
@@ -28,7 +28,7 @@ from tests.training.conftest import make_reviews
 from tests.training.test_worker_runs import finished
 from workers.ml.hub import export_folder
 from workers.ml.tiny_models import ARCHITECTURES, tokenizer_for
-from workers.ml.transformer import encode_texts
+from workers.ml.encoding import encode_texts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -32,9 +32,10 @@ from tests.registry.factories import (
     make_version,
     train_tfidf_artifact,
 )
-from workers.ml import Example, SplitData, TrainConfig, train
+from workers.ml import Example, SplitData, TrainConfig
+from workers.ml.training import train
 from workers.ml.hub import HubError
-from workers.ml.predictor import load_model
+from workers.ml.inference import load_model
 
 pytestmark = pytest.mark.django_db
 

@@ -23,9 +23,10 @@ from tests.conftest import WorkerProcess
 from tests.hub.conftest import REVIEWS
 from tests.training.conftest import make_reviews
 from tests.training.test_worker_runs import finished
-from workers.ml import Example, SplitData, TrainConfig, train
+from workers.ml import Example, SplitData, TrainConfig
+from workers.ml.training import train
 from workers.ml.hub import HubError, import_external, label_order
-from workers.ml.predictor import load_model
+from workers.ml.inference import load_model
 from workers.ml.tiny_models import save_tiny_model, wordpiece_tokenizer
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,10 +13,11 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from apps.common.roles import ANALYST, role_group
-from apps.predictions.predictor import predictor
+from apps.predictions.serving import predictor
 from apps.registry.models import ModelVersion
 from apps.reviews.models import DatasetSnapshot
-from workers.ml import SplitData, TrainConfig, train
+from workers.ml import SplitData, TrainConfig
+from workers.ml.training import train
 from workers.ml.data import Example
 
 POSITIVE_WORDS = ["wonderful", "brilliant", "moving", "superb", "delightful", "masterful", "charming", "gripping"]

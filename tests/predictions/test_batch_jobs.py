@@ -40,7 +40,7 @@ from tests.registry.factories import (
     train_tfidf_artifact,
     train_tiny_transformer_artifact,
 )
-from workers.ml.predictor import load_model
+from workers.ml.inference import load_model
 from workers.tasks.predictions import run_batch_prediction
 
 MakeVersion = Callable[..., ModelVersion]
@@ -232,7 +232,7 @@ def test_a_running_job_stops_between_chunks_when_cancelled_and_keeps_what_it_pre
         model.predict = predict_then_cancel  # type: ignore[method-assign]
         return model
 
-    monkeypatch.setattr("workers.ml.predictor.load_model", load_and_cancel_after_the_first_chunk)
+    monkeypatch.setattr("workers.ml.inference.load_model", load_and_cancel_after_the_first_chunk)
 
     batch_prediction_job_execute(job_id=job.pk, worker="here")
 

@@ -1,4 +1,4 @@
-"""workers.ml.predictor's shortcuts give the answers the plain computation gives."""
+"""workers.ml.inference's shortcuts give the answers the plain computation gives."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.predictions.conftest import NEGATIVE_REVIEW, POSITIVE_REVIEW
-from workers.ml.predictor import ScreenedModel, load_model
+from workers.ml.inference import ScreenedModel, load_model
 
 MIXED_LENGTHS = [
     POSITIVE_REVIEW,
@@ -32,7 +32,7 @@ def test_batched_reviews_of_mixed_lengths_get_the_probabilities_each_gets_alone(
 def test_the_transformer_gives_the_training_code_s_probabilities(transformer_folder: Path) -> None:
     import torch
 
-    from workers.ml.transformer import encode_texts, predict_probabilities
+    from workers.ml.encoding import encode_texts, predict_probabilities
 
     model = load_model(transformer_folder, device="cpu")
     manifest = model.manifest

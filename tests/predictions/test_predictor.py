@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-import apps.predictions.predictor as predictor_module
-from apps.predictions.predictor import ModelUnavailable, NoCurrentModel, predictor
+import apps.predictions.serving as predictor_module
+from apps.predictions.serving import ModelUnavailable, NoCurrentModel, predictor
 from apps.registry.models import ModelVersion
 from apps.reviews.models import DatasetSnapshot
 from tests.conftest import REPO_ROOT, wait_until
@@ -210,7 +210,7 @@ def test_the_transformer_is_served_in_int8_unless_the_setting_says_otherwise(
 def test_a_promoted_version_is_loaded_and_warm_before_any_request_asks_for_it(
     make_version: MakeVersion, settings: Any
 ) -> None:
-    from apps.predictions.predictor import CurrentModelPredictor, Warmer
+    from apps.predictions.serving import CurrentModelPredictor, Warmer
     from apps.registry.services import model_version_promote
 
     first = make_version(current=True)

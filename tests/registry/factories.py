@@ -20,7 +20,8 @@ from django.contrib.auth import get_user_model
 from apps.common.roles import role_group
 from apps.registry.models import ModelVersion
 from apps.reviews.models import DatasetSnapshot, Review
-from workers.ml import Example, SplitData, TrainConfig, train
+from workers.ml import Example, SplitData, TrainConfig
+from workers.ml.training import train
 
 POSITIVE = ["wonderful", "brilliant", "moving", "superb", "delightful", "charming"]
 NEGATIVE = ["dreadful", "boring", "clumsy", "awful", "tedious", "lifeless"]

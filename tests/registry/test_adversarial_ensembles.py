@@ -17,7 +17,7 @@ from tests.registry.factories import UserFactory
 from tests.registry.test_ensembles import built, members, snapshot  # noqa: F401 (fixtures)
 from workers.ml.artifacts import MANIFEST_NAME
 from workers.ml.ensemble import SPEC_NAME, EnsembleError
-from workers.ml.predictor import load_model
+from workers.ml.inference import load_model
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,7 @@ from tests.conftest import WorkerProcess, wait_until
 from tests.registry.factories import UserFactory, tamper
 from tests.training.conftest import make_reviews, tiny_transformer_settings
 from workers.ml.artifacts import verify_artifacts
-from workers.ml.predictor import load_model
+from workers.ml.inference import load_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

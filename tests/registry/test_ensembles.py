@@ -16,7 +16,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.common.choices import JobStatus
-from apps.predictions.predictor import predictor
+from apps.predictions.serving import predictor
 from apps.registry.ensembles import EnsembleRequestError, ensemble_build_create, ensemble_build_execute
 from apps.registry.models import EnsembleBuild, ModelVersion
 from apps.registry.services import model_version_promote
@@ -28,7 +28,7 @@ from tests.registry.factories import SnapshotFactory, UserFactory
 from tests.training.conftest import make_reviews
 from workers.ml.artifacts import verify_artifacts
 from workers.ml.ensemble import combine, fit_weights
-from workers.ml.predictor import load_model
+from workers.ml.inference import load_model
 
 pytestmark = pytest.mark.django_db
 ENSEMBLES_API = "/api/models/ensembles/"

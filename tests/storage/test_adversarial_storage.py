@@ -82,7 +82,7 @@ def test_a_malformed_manifest_is_refused_with_a_message(
 def test_a_damaged_cached_copy_is_fetched_again_instead_of_failing_for_ever(
     published: tuple[Storage, str], tmp_path: Path, damage: str
 ) -> None:
-    from workers.ml.predictor import load_model
+    from workers.ml.inference import load_model
 
     storage, name = published
     cache = tmp_path / "cache"
@@ -107,7 +107,7 @@ def test_a_damaged_cached_copy_is_fetched_again_instead_of_failing_for_ever(
 def test_a_cached_file_changed_in_place_is_still_refused_when_loaded(
     published: tuple[Storage, str], tmp_path: Path
 ) -> None:
-    from workers.ml.predictor import load_model
+    from workers.ml.inference import load_model
 
     storage, name = published
     cached = fetch_from_storage(storage, name, tmp_path / "cache")
@@ -152,7 +152,7 @@ def test_a_local_folder_listing_a_file_outside_it_is_refused_and_never_uploaded(
 ) -> None:
     import hashlib
 
-    from workers.ml.predictor import load_model
+    from workers.ml.inference import load_model
 
     folder = Path(shutil.copytree(trained_tfidf, tmp_path / "model"))
     outside = tmp_path / "outside.txt"

@@ -23,7 +23,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from apps.common.roles import INTEGRATION, ML_ADMIN
-from apps.predictions.predictor import predictor
+from apps.predictions.serving import predictor
 from apps.registry.models import ModelVersion
 from apps.registry.selectors import model_version_card
 from apps.registry.services import (
@@ -45,7 +45,7 @@ from workers.ml.artifacts import (
     fetch_from_storage,
     publish_to_storage,
 )
-from workers.ml.predictor import load_model
+from workers.ml.inference import load_model
 from workers.ml.storage import Storage, StorageError
 
 POSITIVE_TEXT = "The acting was superb and the ending brilliant."

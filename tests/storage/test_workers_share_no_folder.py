@@ -18,7 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from apps.common.roles import INTEGRATION, ML_ADMIN
-from apps.predictions.predictor import predictor
+from apps.predictions.serving import predictor
 from apps.registry.models import ModelVersion
 from apps.registry.services import model_version_promote
 from apps.reviews.imports import ImportRunner

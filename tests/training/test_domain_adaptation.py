@@ -20,7 +20,8 @@ from tests.conftest import WorkerProcess
 from tests.registry.factories import UserFactory
 from tests.training.conftest import tiny_transformer_settings
 from tests.training.test_worker_runs import finished
-from workers.ml import TrainConfig, TrainingCancelled, train
+from workers.ml import TrainConfig, TrainingCancelled
+from workers.ml.training import train
 from workers.ml.data import Example, SplitData
 from workers.ml.domain import FRESH_HEAD, PRETRAINED_HEAD, pick_reviews
 

@@ -214,7 +214,7 @@ def test_an_evaluation_is_queued_on_the_queue_of_its_models_kind(
 
 def test_a_manifest_with_a_missing_loss_is_still_registered(snapshot: DatasetSnapshot, artifact_root: Path) -> None:
     from apps.registry.services import model_version_register
-    from workers.ml import TrainResult
+    from workers.ml.training import TrainResult
 
     run = training_run_create(snapshot=snapshot, enqueue=False)
     metrics = {"accuracy": 0.9, "f1": 0.8}

@@ -63,7 +63,7 @@ def test_a_tiny_transformer_trains_on_the_worker_and_its_model_predicts_what_the
     version = ModelVersion.objects.get(training_run=run)
     folder = artifact_root / version.artifact_path
     from workers.ml.artifacts import verify_artifacts
-    from workers.ml.predictor import load_model
+    from workers.ml.inference import load_model
 
     assert verify_artifacts(folder) == []
     assert (version.kind, version.base_model, version.snapshot) == ("transformer", str(tiny_bert_dir), snapshot)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.ml import SplitData, TrainConfig, train
+from workers.ml import SplitData, TrainConfig
+from workers.ml.training import train
 from workers.ml.artifacts import verify_artifacts
 from workers.ml.base_models import packaged_default_model
 from workers.ml.data import read_imdb_parquet, split_examples, subset

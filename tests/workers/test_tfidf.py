@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from workers.ml import Example, SplitData, TrainConfig, TrainResult, train
+from workers.ml import Example, SplitData, TrainConfig
+from workers.ml.training import TrainResult, train
 from workers.ml.artifacts import read_manifest, verify_artifacts
-from workers.ml.predictor import evaluate, load_model
+from workers.ml.inference import evaluate, load_model
 from workers.ml.data import clean_text
 from workers.ml.tfidf import TOKEN_PATTERN, NgramFeaturizer, TfidfScorer
 

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, PreTrainedTokenizerBase
 
-from workers.ml import Example, SplitData, TrainConfig, TrainingCancelled, TrainResult, train
+from workers.ml import Example, SplitData, TrainConfig, TrainingCancelled
+from workers.ml.training import TrainResult, train
 from workers.ml.artifacts import ArtifactError, read_manifest, verify_artifacts
 from workers.ml.base_models import packaged_default_model
-from workers.ml.predictor import evaluate, load_model
-from workers.ml.transformer import encode_texts, truncate_content
+from workers.ml.inference import evaluate, load_model
+from workers.ml.encoding import encode_texts, truncate_content
 
 POSITIVE_WORDS = ["great", "wonderful", "excellent", "loved", "brilliant", "superb"]
 NEGATIVE_WORDS = ["awful", "terrible", "boring", "hated", "worst", "dreadful"]

@@ -124,7 +124,7 @@ def adapt_encoder(
         TrainingArguments,
     )
 
-    from workers.ml.transformer import encode_texts
+    from workers.ml.encoding import encode_texts
 
     location = resolve_base_model(config.base_model)
     try:

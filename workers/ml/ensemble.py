@@ -43,10 +43,10 @@ from workers.ml.artifacts import (
 )
 from workers.ml.data import LABEL_NAMES, Example
 from workers.ml.metrics import classification_metrics
-from workers.ml.predictor import LoadedModel, load_model
+from workers.ml.inference import LoadedModel, load_model
 
 if TYPE_CHECKING:
-    from workers.ml import Prediction, ProgressCallback, StopCheck
+    from workers.ml import ProgressCallback, Score, StopCheck
 
 ENSEMBLE_KIND = "ensemble"
 SPEC_NAME = "ensemble.json"
@@ -75,7 +75,7 @@ class MemberSource:
 @dataclass
 class EnsembleResult:
     metrics: dict[str, Any]
-    test_predictions: list[Prediction]
+    test_predictions: list[Score]
     members: list[dict[str, Any]]
     intercept: float
     artifact_dir: Path
@@ -164,7 +164,7 @@ def build_ensemble(
     metrics = classification_metrics(test_labels.tolist(), predicted.tolist())
     validation_predicted = combine(validation_scores, weights, intercept).argmax(axis=1)
     metrics["validation"] = _summary(classification_metrics(validation_labels.tolist(), validation_predicted.tolist()))
-    described = []
+    described: list[dict[str, Any]] = []
     for position, (member, model) in enumerate(zip(members, loaded)):
         described.append(
             {
@@ -181,7 +181,7 @@ def build_ensemble(
     metrics["members"] = [
         {"model_version_id": item["model_version_id"], "kind": item["kind"], **item["test"]} for item in described
     ]
-    test_predictions: list[Prediction] = [
+    test_predictions: list[Score] = [
         (example.review_id, example.label, int(label), float(row.max()))
         for example, label, row in zip(test, predicted, ensemble_test)
     ]

@@ -36,7 +36,7 @@ from workers.ml.metrics import classification_metrics
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-    from workers.ml import Prediction
+    from workers.ml import Score
 
 # What the Hub's model card says about the data; the platform's snapshots are IMDb reviews and labels.
 DEFAULT_DATASETS = ("stanfordnlp/imdb",)
@@ -334,7 +334,7 @@ def import_external(source_dir: Path, staging: Path) -> ImportedModel:
         AutoTokenizer,
     )
 
-    from workers.ml.transformer import model_input_names
+    from workers.ml.encoding import model_input_names
 
     source_dir = Path(source_dir)
     if not (source_dir / "config.json").is_file():
@@ -408,7 +408,7 @@ class RegisterResult:
     artifact_dir: Path
     manifest: dict[str, Any]
     metrics: dict[str, Any]
-    test_predictions: list[Prediction]
+    test_predictions: list[Score]
     artifact_size: int
     revision: str
 
@@ -427,7 +427,7 @@ def register_external(
 
     Its test metrics make it comparable with the platform's own versions on the same snapshot.
     """
-    from workers.ml.transformer import encode_texts, predict_probabilities
+    from workers.ml.encoding import encode_texts, predict_probabilities
 
     folder, resolved_revision = fetch_external(source, revision=revision)
     log(f"Checking {source} (revision {resolved_revision}).")

@@ -141,7 +141,7 @@ class Storage:
                 self.fs.rm(path, recursive=True)
         except FileNotFoundError:
             pass
-        except (OSError, *self._client_errors) as error:
+        except self._storage_errors() as error:
             raise StorageError(f"Could not remove {self.url_of(key)}: {error}") from error
 
     def move_folder_in(self, local: Path, key: str) -> None:
@@ -161,6 +161,10 @@ class Storage:
             self.get_file(key, local)
             yield local
 
+    def _storage_errors(self) -> tuple[type[Exception], ...]:
+        """What a failed storage call raises: OSError, and the client library's own errors."""
+        return (OSError, *self._client_errors)
+
     def _make_parent(self, key: str) -> None:
         if self.is_local:
             Path(self.path(key)).parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +181,7 @@ class Storage:
                 f"Could not {action} {self.url_of(key)}: access denied ({error}). Check the storage credentials "
                 "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) and the bucket's permissions."
             ) from error
-        except (OSError, *self._client_errors) as error:
+        except self._storage_errors() as error:
             raise StorageError(
                 f"Could not {action} {self.url_of(key)}: {error}. Check that the storage server answers "
                 "(ARTIFACT_STORAGE_ENDPOINT_URL) and the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."

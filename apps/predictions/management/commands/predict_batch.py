@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.common.choices import JobStatus
-from apps.labelling.choices import QueuePool
+from apps.common.labels import QueuePool
 from apps.predictions.batch import (
     BatchJobError,
     batch_prediction_job_create,

@@ -42,7 +42,7 @@ from apps.registry.models import ModelVersion
 from apps.registry.services import model_version_artifact_dir
 from apps.training.choices import ModelKind
 from workers.ml.artifacts import ArtifactError
-from workers.ml.predictor import LoadedModel, ScreenedModel, load_model
+from workers.ml.inference import LoadedModel, ScreenedModel, load_model
 
 logger = logging.getLogger(__name__)
 

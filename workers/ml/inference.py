@@ -1,4 +1,4 @@
-"""Loading a published artifact folder and predicting with it, fast on a CPU.
+"""Loading a published artifact folder and scoring texts with it (inference), fast on a CPU.
 
 Only safetensors and JSON are read: no pickle, no code shipped with a model.
 
@@ -35,7 +35,7 @@ from workers.ml.data import LABEL_NAMES, Example
 from workers.ml.metrics import classification_metrics
 
 if TYPE_CHECKING:
-    from workers.ml import Prediction, ProgressCallback
+    from workers.ml import ProgressCallback, Score
     from workers.ml.tfidf import TfidfScorer
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class TransformerModel(LoadedModel):
         return True
 
     def probabilities(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        from workers.ml.transformer import encode_texts
+        from workers.ml.encoding import encode_texts
 
         with self._tokenizer_lock:
             input_ids = encode_texts(
@@ -274,14 +274,14 @@ def evaluate(
     *,
     batch_size: int = 32,
     progress: ProgressCallback | None = None,
-) -> tuple[dict[str, Any], list[Prediction]]:
+) -> tuple[dict[str, Any], list[Score]]:
     """Metrics and (review_id, gold, predicted, confidence) rows for labelled examples.
 
     Step events go to `progress` after each chunk of reviews, so long evaluations show how far they are.
     """
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     chunk = max(batch_size, 512)
-    predictions: list[Prediction] = []
+    predictions: list[Score] = []
     started = time.perf_counter()
     for start in range(0, len(examples), chunk):
         part = examples[start : start + chunk]
