@@ -1,8 +1,10 @@
 """Label-noise detection as a kind of job: which labels of a snapshot or an import look wrong, and how many.
 
-The job reads the labelled reviews of its scope, has each one scored by a TF-IDF model fitted on the
-other folds (``workers.ml.noise``), and stores every review's verdict (``NoiseScore``) with the totals in
-the transaction that marks it succeeded, so a failed or cancelled detection leaves no scores behind.
+This module is what the web side needs: starting a detection, reading what detections found. The job's
+body, run on a worker, is ``apps.labelling.runners.NoiseRunner``: it reads the labelled reviews of its
+scope, has each one scored by a TF-IDF model fitted on the other folds (``workers.ml.noise``), and stores
+every review's verdict (``NoiseScore``) with the totals in the transaction that marks it succeeded, so a
+failed or cancelled detection leaves no scores behind.
 The suspicious queues then reorder by it (``apps.labelling.ordering``): flagged labels first, lowest
 out-of-sample probability of the label first.
 
@@ -16,25 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection, transaction
-from django.db.models import Case, F, Q, When
-from django.db.models.functions import Coalesce
+from django.db import transaction
+from django.db.models import Q
 
 from apps.common.choices import JobStatus
 from apps.common.jobs import JobRunner
-from apps.labelling.choices import QueuePool, QueueStrategy, ResolutionMethod
+from apps.labelling.choices import QueuePool, QueueStrategy
 from apps.labelling.models import LabellingQueue, NoiseDetection, NoiseScore
 from apps.reviews.choices import Split
-from apps.reviews.models import DatasetSnapshot, ImportJob, Review, SnapshotItem
+from apps.reviews.models import DatasetSnapshot, ImportJob
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-    from workers.ml.noise import NoiseFindings
-
 NOISE_QUEUE = "default"
-SCORE_COLUMNS = ("detection", "review", "label", "quality", "prob_positive", "is_issue")
-INSERT_BATCH_SIZE = 5_000
 # Snapshots and imports the overview lists, latest first.
 OVERVIEW_LIMIT = 50
 
@@ -48,7 +45,9 @@ class NoiseDetectionError(ValueError):
         super().__init__(" ".join(self.errors.values()))
 
 
-class NoiseRunner(JobRunner[NoiseDetection]):
+class NoiseJob(JobRunner[NoiseDetection]):
+    """The kind of job as the web side sends and cancels it; its body is ``apps.labelling.runners.NoiseRunner``."""
+
     model = NoiseDetection
     task_name = "labelling.detect_noise"
     what = "label-noise detection"
@@ -58,98 +57,8 @@ class NoiseRunner(JobRunner[NoiseDetection]):
         return NOISE_QUEUE
 
     @classmethod
-    def failure_message(cls, error: BaseException) -> str:
-        from workers.ml.noise import NoiseInputError
-
-        if isinstance(error, NoiseInputError):
-            return str(error)
-        return super().failure_message(error)
-
-    def run(self) -> None:
-        from workers.ml.noise import NoiseSettings, detect_label_noise
-
-        job = self.job
-        rows = self.db.call(lambda: labelled_rows(job))
-        self.progress.log_line(f"Checking {len(rows):,} labelled reviews of {job.scope_label} with {job.folds} folds.")
-        self.progress({"type": "step", "step": 0, "total_steps": job.folds})
-
-        def on_fold(done: int, total: int) -> None:
-            self.progress({"type": "step", "step": done, "total_steps": total})
-            self.progress.check_cancelled()
-
-        findings = detect_label_noise(
-            [text for _, _, text in rows],
-            [label for _, label, _ in rows],
-            settings=NoiseSettings(folds=job.folds, ngram_max=job.ngram_max),
-            progress=on_fold,
-            should_stop=self.progress.should_stop,
-        )
-        self.checked = [(review_id, label) for review_id, label, _ in rows]
-        self.findings = findings
-        self.progress.log_line(
-            f"Flagged {findings.flagged:,} labels; confident learning estimates {findings.estimated_issues:,} wrong "
-            f"({findings.estimated_issues / len(rows):.1%}); out-of-sample accuracy {findings.out_of_sample_accuracy:.3f}; "
-            f"{findings.seconds:.0f} s."
-        )
-
-    def record_success(self, job: NoiseDetection) -> None:
-        findings: NoiseFindings = self.findings
-        _insert_scores(job, self.checked, findings)
-        job.reviews = len(self.checked)
-        job.flagged = findings.flagged
-        job.estimated_issues = findings.estimated_issues
-        job.out_of_sample_accuracy = findings.out_of_sample_accuracy
-        job.processed = job.total = job.folds
-        # In the transaction that records the success: the queues read its scores as a succeeded detection's.
-        queues_reorder_for_noise(succeeding=job)
-
-    @classmethod
     def discard_for(cls, pk: int) -> None:
         NoiseScore.objects.filter(detection_id=pk).delete()
-
-
-def labelled_rows(job: NoiseDetection) -> list[tuple[int, int, str]]:
-    """``(review id, label, text)`` of the scope's labelled reviews, in review id order."""
-    if job.snapshot_id is not None:
-        items = SnapshotItem.objects.filter(snapshot_id=job.snapshot_id)
-        if job.split:
-            items = items.filter(split=job.split)
-        query = items.order_by("review_id").values_list("review_id", "label", "review__text")
-        return list(query.iterator(chunk_size=5_000))
-    label = Case(
-        When(resolution__method=ResolutionMethod.SETTLED, then=F("resolution__label")),
-        default=Coalesce("gold_label", "resolution__label"),
-    )
-    reviews = Review.objects.filter(import_job_id=job.import_job_id).filter(
-        Q(gold_label__isnull=False) | Q(resolution__isnull=False)
-    )
-    return list(reviews.order_by("id").values_list("id", label, "text").iterator(chunk_size=5_000))
-
-
-def _insert_scores(job: NoiseDetection, rows: list[tuple[int, int]], findings: NoiseFindings) -> None:
-    """Write the detection's verdict on each ``(review id, label)`` row: COPY on PostgreSQL, bulk inserts elsewhere."""
-    values = [
-        (job.pk, review_id, label, float(quality), float(probabilities[1]), bool(issue))
-        for (review_id, label), quality, probabilities, issue in zip(
-            rows, findings.quality, findings.probabilities, findings.issues, strict=True
-        )
-    ]
-    if connection.vendor == "postgresql":
-        quote = connection.ops.quote_name
-        meta = NoiseScore._meta
-        columns = ", ".join(quote(meta.get_field(name).column) for name in SCORE_COLUMNS)
-        statement = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-            for row in values:
-                copy.write_row(row)
-        return
-    NoiseScore.objects.bulk_create(
-        (
-            NoiseScore(detection_id=pk, review_id=review_id, label=label, quality=quality, prob_positive=positive, is_issue=issue)
-            for pk, review_id, label, quality, positive, issue in values
-        ),
-        batch_size=INSERT_BATCH_SIZE,
-    )
 
 
 # --- Starting a detection --------------------------------------------------------------------------------
@@ -200,7 +109,7 @@ def noise_detection_start(
                 {"scope": f"Detection {running.pk} of {running.scope_label} is {running.status} already; wait for it."},
                 http_status=409,
             )
-        return NoiseRunner.submit(
+        return NoiseJob.submit(
             enqueue=enqueue,
             snapshot=snapshot,
             split=split,
@@ -229,24 +138,6 @@ def queues_reorder_for_noise(*, succeeding: NoiseDetection | None = None) -> lis
 
 
 # --- Reading what detections found -----------------------------------------------------------------------
-
-
-def latest_label_quality(review_ids: Any, *, succeeding: NoiseDetection | None = None) -> dict[int, tuple[float, bool]]:
-    """``{review id: (label quality, flagged)}`` from the latest succeeded detection of each review that
-    checked its gold label (a detection of another label says nothing about this one).
-
-    ``succeeding``: a detection whose success this transaction is recording; it counts as the latest.
-    """
-    succeeded = Q(detection__status=JobStatus.SUCCEEDED)
-    if succeeding is not None:
-        succeeded |= Q(detection_id=succeeding.pk)
-    rows = (
-        NoiseScore.objects.filter(succeeded, review_id__in=review_ids, label=F("review__gold_label"))
-        .order_by("review_id", F("detection__finished_at").asc(nulls_last=True), "detection_id")
-        .values_list("review_id", "quality", "is_issue")
-    )
-    # Later rows overwrite earlier ones: each review keeps its latest detection's verdict.
-    return {review_id: (quality, is_issue) for review_id, quality, is_issue in rows.iterator(chunk_size=20_000)}
 
 
 @dataclass(frozen=True)
@@ -293,3 +184,12 @@ def _row(
         latest=detections[-1] if detections else None,
         result=succeeded[-1] if succeeded else None,
     )
+
+
+def __getattr__(name: str) -> Any:
+    # NoiseRunner moved to apps.labelling.runners; workers.tasks.labelling still imports it from here.
+    if name == "NoiseRunner":
+        from apps.labelling.runners import NoiseRunner
+
+        return NoiseRunner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

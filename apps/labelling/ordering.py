@@ -28,16 +28,19 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
+from apps.common.choices import JobStatus
 from apps.labelling.choices import QueuePool, QueueStrategy
 from apps.labelling.models import (
     Assignment,
     LabellingQueue,
     NoiseDetection,
+    NoiseScore,
     QueueItem,
     Resolution,
 )
@@ -140,6 +143,24 @@ def order_reviews(
     return [(review_id, value) for review_id, _, value in scored]
 
 
+def latest_label_quality(review_ids: Any, *, succeeding: NoiseDetection | None = None) -> dict[int, tuple[float, bool]]:
+    """``{review id: (label quality, flagged)}`` from the latest succeeded detection of each review that
+    checked its gold label (a detection of another label says nothing about this one).
+
+    ``succeeding``: a detection whose success this transaction is recording; it counts as the latest.
+    """
+    succeeded = Q(detection__status=JobStatus.SUCCEEDED)
+    if succeeding is not None:
+        succeeded |= Q(detection_id=succeeding.pk)
+    rows = (
+        NoiseScore.objects.filter(succeeded, review_id__in=review_ids, label=F("review__gold_label"))
+        .order_by("review_id", F("detection__finished_at").asc(nulls_last=True), "detection_id")
+        .values_list("review_id", "quality", "is_issue")
+    )
+    # Later rows overwrite earlier ones: each review keeps its latest detection's verdict.
+    return {review_id: (quality, is_issue) for review_id, quality, is_issue in rows.iterator(chunk_size=20_000)}
+
+
 def queue_order_rebuild(*, queue: LabellingQueue, succeeding_detection: NoiseDetection | None = None) -> QueueOrder:
     """Recompute the queue's order from its pool, the current model's batch predictions and, for a
     suspicious queue, the latest label-noise detections; in one transaction.
@@ -147,7 +168,6 @@ def queue_order_rebuild(*, queue: LabellingQueue, succeeding_detection: NoiseDet
     Labels already given stay: a review with enough labels in this queue, or a resolution, stays done.
     ``succeeding_detection``: a detection whose success this transaction records (its scores count).
     """
-    from apps.labelling.noise import latest_label_quality
     from apps.registry.selectors import current_model_version
 
     reviews = pool_reviews(queue)

@@ -7,7 +7,8 @@ from django.contrib.auth.models import User
 
 from apps.common.choices import JobStatus
 from apps.labelling.models import NoiseDetection
-from apps.labelling.noise import NoiseRunner, noise_detection_start
+from apps.labelling.noise import noise_detection_start
+from apps.labelling.runners import NoiseRunner
 from apps.reviews.snapshots import snapshot_create
 from tests.labelling.conftest import MakeReviews, signed_in
 

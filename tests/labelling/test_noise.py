@@ -10,7 +10,8 @@ from django.db.models import F
 
 from apps.common.choices import JobStatus
 from apps.labelling.models import NoiseDetection, NoiseScore, QueueItem
-from apps.labelling.noise import NoiseDetectionError, NoiseRunner, noise_detection_start
+from apps.labelling.noise import NoiseDetectionError, noise_detection_start
+from apps.labelling.runners import NoiseRunner
 from apps.labelling.ordering import order_reviews
 from apps.labelling.resolutions import resolution_settle
 from apps.labelling.services import annotation_create, assignment_next
