@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -69,10 +69,35 @@ def ensure_broker() -> None:
 
 def send(task_name: str, *, job_id: int, queue: str, task_id: str) -> None:
     """Send the message of job ``job_id``; raises one of ``transient_broker_errors()`` when the broker is down."""
-    import workers.tasks  # noqa: F401  (registers the tasks in a web process, where autodiscovery has not run)
+    send_by_name(task_name, args=[job_id], queue=queue, task_id=task_id)
 
-    task = _app().tasks[task_name]
-    task.apply_async(args=[job_id], queue=queue, task_id=task_id)
+
+def send_by_name(
+    task_name: str,
+    *,
+    args: Sequence[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    queue: str,
+    countdown: float | None = None,
+    task_id: str | None = None,
+) -> None:
+    """Send a message for the task registered as ``task_name`` (the web process never imports the tasks).
+
+    The one way any code sends a message, so tests stand in for the broker by replacing this function.
+    Tasks that run eagerly (CELERY_TASK_ALWAYS_EAGER) are looked up and run in this process, since
+    ``send_task`` does not run them.
+    """
+    app = _app()
+    options: dict[str, Any] = {"queue": queue}
+    if countdown is not None:
+        options["countdown"] = countdown
+    if task_id is not None:
+        options["task_id"] = task_id
+    if app.conf.task_always_eager:
+        app.loader.import_default_modules()
+        app.tasks[task_name].apply_async(args=list(args), kwargs=kwargs, **options)
+        return
+    app.send_task(task_name, args=list(args), kwargs=kwargs, **options)
 
 
 def task_ids_waiting(queues: Iterable[str]) -> set[str] | None:

@@ -41,6 +41,7 @@ from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from apps.common import broker
 from apps.webhooks.choices import SUBSCRIBABLE_EVENTS, DeliveryStatus, WebhookEvent
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
 from apps.webhooks.targets import TargetRefused, check_target, connection_to
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The Celery task that attempts a delivery (workers.tasks.webhooks), sent by name, and its queue.
+DELIVERY_TASK = "webhooks.deliver"
 DELIVERY_QUEUE = "default"
 SIGNATURE_HEADER = "webhook-signature"
 TIMESTAMP_HEADER = "webhook-timestamp"
@@ -355,9 +358,6 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, float]:
 
 
 def _send_later(delivery_id: int, *, countdown: float) -> None:
-    # Imported here: the task module imports this one.
-    from workers.tasks.webhooks import deliver_webhook
-
     transaction.on_commit(
-        lambda: deliver_webhook.apply_async(args=[delivery_id], countdown=countdown, queue=DELIVERY_QUEUE)
+        lambda: broker.send_by_name(DELIVERY_TASK, args=[delivery_id], countdown=countdown, queue=DELIVERY_QUEUE)
     )

@@ -28,6 +28,7 @@ import pytest
 from apps.common.roles import INTEGRATION, ML_ADMIN
 from apps.common.services import api_token_create
 from apps.training.services import training_run_execute
+from tests.brokering import stand_in_for_task
 from tests.registry.factories import UserFactory, review_text
 
 PACKAGE = "sentiment_api_client"
@@ -84,7 +85,7 @@ def test_a_client_generated_from_the_schema_goes_from_reviews_to_predictions_of_
     generated: ModuleType, live_server: Any, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queued: list[int] = []
-    monkeypatch.setattr("workers.tasks.training.run_training.apply_async", lambda **kw: queued.append(kw["args"][0]))
+    stand_in_for_task(monkeypatch, "training.run_training", lambda **kw: queued.append(kw["args"][0]))
     api = generated_module(generated, "api")
     models = generated_module(generated, "models")
     reviews_bulk_create = generated_module(api, "reviews.reviews_bulk_create")

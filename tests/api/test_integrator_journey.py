@@ -16,6 +16,7 @@ from apps.common.roles import INTEGRATION, ML_ADMIN
 from apps.training.services import training_run_execute
 from apps.webhooks.models import WebhookDelivery
 from tests.api.conftest import PASSWORD
+from tests.brokering import stand_in_for_task
 from tests.registry.factories import UserFactory, review_text
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +26,8 @@ def test_an_integrator_goes_from_reviews_to_predictions_of_the_model_it_trained_
     monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     queued: list[int] = []
-    monkeypatch.setattr("workers.tasks.training.run_training.apply_async", lambda **kw: queued.append(kw["args"][0]))
-    monkeypatch.setattr("workers.tasks.webhooks.deliver_webhook.apply_async", lambda **kw: None)
+    stand_in_for_task(monkeypatch, "training.run_training", lambda **kw: queued.append(kw["args"][0]))
+    stand_in_for_task(monkeypatch, "webhooks.deliver", lambda **kw: None)
     UserFactory(username="pipeline", roles=[ML_ADMIN, INTEGRATION])
     api = APIClient()
 

@@ -12,6 +12,7 @@ from apps.common.choices import JobStatus
 from apps.reviews.models import DatasetSnapshot, ImportJob, Review
 from apps.reviews.services import review_import
 from tests.api.conftest import World
+from tests.brokering import stand_in_for_task
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +116,7 @@ def test_an_upload_is_queued_for_a_worker_and_its_status_follows_the_import(
     world: World, settings: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr("workers.tasks.imports.run_import_job.apply_async", lambda **kwargs: sent.append(kwargs))
+    stand_in_for_task(monkeypatch, "reviews.run_import", lambda **kwargs: sent.append(kwargs))
     upload = SimpleUploadedFile("kaggle.csv", b"review,sentiment\nA fine film.,positive\nDull.,negative\n", "text/csv")
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -11,6 +11,7 @@ from apps.labelling.models import Resolution
 from apps.predictions.models import BatchPredictionJob, Prediction
 from apps.training.models import EpochMetric, EvaluationRun, TrainingRun
 from tests.api.conftest import World
+from tests.brokering import stand_in_for_task
 
 pytestmark = pytest.mark.django_db
 
@@ -20,11 +21,8 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
     """The tasks sent to the broker, in order, instead of sending them."""
     calls: list[tuple[str, dict[str, Any]]] = []
     for name in ("run_training", "run_evaluation"):
-        monkeypatch.setattr(f"workers.tasks.training.{name}.apply_async", lambda _n=name, **kw: calls.append((_n, kw)))
-    monkeypatch.setattr(
-        "workers.tasks.predictions.run_batch_prediction.apply_async",
-        lambda **kw: calls.append(("run_batch_prediction", kw)),
-    )
+        stand_in_for_task(monkeypatch, f"training.{name}", lambda _n=name, **kw: calls.append((_n, kw)))
+    stand_in_for_task(monkeypatch, "predictions.run_batch_prediction", lambda **kw: calls.append(("run_batch_prediction", kw)))
     return calls
 
 

@@ -22,6 +22,7 @@ from apps.reviews.models import ImportJob, Review, StagedReview
 from apps.reviews.services import import_job_enqueue, review_import
 from apps.training.models import TrainingRun
 from sentimentsite.celery import app
+from tests.brokering import stand_in_for_task
 from tests.registry.factories import UserFactory, make_reviews
 from workers.tasks.imports import run_import_job
 from workers.tasks.training import run_training
@@ -33,8 +34,8 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
     """What would have gone to the broker, by task."""
     messages: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(run_training, "apply_async", lambda **kw: messages.append(("training", kw)))
-    monkeypatch.setattr(run_import_job, "apply_async", lambda **kw: messages.append(("import", kw)))
+    stand_in_for_task(monkeypatch, run_training.name, lambda **kw: messages.append(("training", kw)))
+    stand_in_for_task(monkeypatch, run_import_job.name, lambda **kw: messages.append(("import", kw)))
     return messages
 
 
@@ -95,7 +96,7 @@ def test_a_retry_with_the_same_idempotency_key_after_the_broker_is_back_queues_t
     assert admin_api.post("/api/training-runs/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-2").status_code == 503
 
     monkeypatch.undo()
-    monkeypatch.setattr(run_training, "apply_async", lambda **kw: sent.append(("training", kw)))
+    stand_in_for_task(monkeypatch, run_training.name, lambda **kw: sent.append(("training", kw)))
     with django_capture_on_commit_callbacks(execute=True):
         again = admin_api.post("/api/training-runs/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
 
@@ -112,14 +113,14 @@ def test_a_job_whose_send_failed_stays_queued_and_the_sweeper_sends_it(
     def broker_gone(**_: Any) -> None:
         raise ConnectionError("connection refused")
 
-    monkeypatch.setattr(run_import_job, "apply_async", broker_gone)
+    stand_in_for_task(monkeypatch, run_import_job.name, broker_gone)
     with django_capture_on_commit_callbacks(execute=True):
         job = import_job_enqueue(source=str(csv_file))
     job.refresh_from_db()
     assert (job.status, job.dispatched_at) == (JobStatus.QUEUED, None)
 
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(run_import_job, "apply_async", lambda **kw: sent.append(kw))
+    stand_in_for_task(monkeypatch, run_import_job.name, lambda **kw: sent.append(kw))
     assert sweep_queued() == 0, "a job just committed gets a moment for its own send"
     assert sweep_queued(now=timezone.now() + timedelta(seconds=30)) == 1
 

@@ -31,6 +31,7 @@ from apps.labelling.services import queue_create
 from apps.predictions.models import BatchPredictionJob, Prediction
 from apps.registry.models import ModelVersion
 from apps.reviews.models import ImportJob, Review, SnapshotItem
+from tests.brokering import stand_in_for_task
 from tests.conftest import WorkerProcess, wait_until
 from tests.registry.factories import (
     SnapshotFactory,
@@ -134,7 +135,7 @@ def test_a_job_is_sent_when_the_transaction_commits_to_the_queue_of_its_model_ki
 ) -> None:
     version = ModelVersion.objects.create(kind=kind, artifact_path="anywhere")
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(run_batch_prediction, "apply_async", lambda **kwargs: sent.append(kwargs))
+    stand_in_for_task(monkeypatch, run_batch_prediction.name, lambda **kwargs: sent.append(kwargs))
 
     with django_capture_on_commit_callbacks(execute=True):
         job = batch_prediction_job_create(model_version=version, pool="all")
@@ -338,7 +339,7 @@ def test_the_command_names_what_was_wrong(tfidf_version: ModelVersion) -> None:
 def test_the_command_queues_the_job_by_default(
     tfidf_version: ModelVersion, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
-    monkeypatch.setattr(run_batch_prediction, "apply_async", lambda **kwargs: None)
+    stand_in_for_task(monkeypatch, run_batch_prediction.name, lambda **kwargs: None)
     out = StringIO()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -360,7 +361,7 @@ def test_the_admin_creates_a_job_through_the_service_and_shows_refusals_beside_t
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(run_batch_prediction, "apply_async", lambda **kwargs: sent.append(kwargs))
+    stand_in_for_task(monkeypatch, run_batch_prediction.name, lambda **kwargs: sent.append(kwargs))
     add = reverse("admin:predictions_batchpredictionjob_add")
 
     refused = admin_client.post(add, {"model_version": tfidf_version.pk, "pool": "snapshot_split", "split": "test"})

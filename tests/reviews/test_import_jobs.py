@@ -12,6 +12,7 @@ from apps.common.choices import JobStatus
 from apps.reviews.importers import ReviewImportError
 from apps.reviews.models import ImportJob, Review
 from apps.reviews.services import import_job_enqueue, review_import
+from tests.brokering import stand_in_for_task
 from workers.tasks.imports import run_import_job
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def test_an_enqueued_import_is_sent_to_the_default_queue_once_the_transaction_co
     parquet_folder: Path, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(run_import_job, "apply_async", lambda **options: sent.append(options))
+    stand_in_for_task(monkeypatch, run_import_job.name, lambda **options: sent.append(options))
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job = import_job_enqueue(source=str(parquet_folder))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.brokering import stand_in_for_task
 from tests.registry.factories import train_tfidf_artifact
 from tests.storage.conftest import ObjectStore
 from workers.ml.artifacts import MANIFEST_NAME, ArtifactError, fetch_from_storage, publish_to_storage
@@ -186,7 +187,7 @@ def test_an_upload_named_with_a_windows_path_or_odd_characters_is_stored_under_a
     from tests.registry.factories import UserFactory
 
     settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"  # type: ignore[attr-defined]
-    monkeypatch.setattr("workers.tasks.imports.run_import_job.apply_async", lambda **kwargs: None)
+    stand_in_for_task(monkeypatch, "reviews.run_import", lambda **kwargs: None)
     client = APIClient()
     client.force_authenticate(UserFactory(username="uploader", roles=[ML_ADMIN, INTEGRATION]))
     upload = SimpleUploadedFile(filename, b"review,sentiment\nA fine film.,positive\n", "text/csv")

@@ -35,6 +35,7 @@ from apps.reviews.models import ImportJob
 from apps.reviews.services import review_import
 from apps.reviews.snapshots import snapshot_create
 from apps.training.services import training_run_create, training_run_execute
+from tests.brokering import stand_in_for_task
 from tests.conftest import REPO_ROOT
 from tests.registry.factories import UserFactory, make_reviews, train_tfidf_artifact
 from tests.storage.conftest import ObjectStore, files_under, use_object_store
@@ -248,7 +249,7 @@ def test_the_local_folder_is_still_the_default_and_publishing_there_is_one_renam
 def test_an_uploaded_import_file_waits_in_object_storage_not_in_a_local_folder(
     web: ObjectStore, settings: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("workers.tasks.imports.run_import_job.apply_async", lambda **kwargs: None)
+    stand_in_for_task(monkeypatch, "reviews.run_import", lambda **kwargs: None)
     upload = SimpleUploadedFile("kaggle.csv", b"review,sentiment\nA fine film.,positive\nDull.,negative\n", "text/csv")
 
     with django_capture_on_commit_callbacks(execute=True):

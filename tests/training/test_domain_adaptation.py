@@ -16,6 +16,7 @@ from apps.registry.models import ModelVersion
 from apps.reviews.models import DatasetSnapshot, Review
 from apps.training.models import TrainingRun
 from apps.training.services import training_run_create
+from tests.brokering import stand_in_for_task
 from tests.conftest import WorkerProcess
 from tests.registry.factories import UserFactory
 from tests.training.conftest import tiny_transformer_settings
@@ -274,7 +275,7 @@ def test_the_train_command_takes_the_adaptation_settings_and_refuses_bad_ones(
 
     from workers.tasks.training import run_training
 
-    monkeypatch.setattr(run_training, "apply_async", lambda **kwargs: None)
+    stand_in_for_task(monkeypatch, run_training.name, lambda **kwargs: None)
     with pytest.raises(CommandError) as refused:
         call_command("train", "--snapshot", str(snapshot.pk), "--mlm-steps", "-2", stdout=StringIO())
     assert "--mlm-steps: Masked-language-modelling steps must be between 0 and 100000 (got -2)." in str(refused.value)

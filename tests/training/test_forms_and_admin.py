@@ -16,6 +16,7 @@ from apps.reviews.models import DatasetSnapshot
 from apps.training.forms import EvaluationRunForm, TrainingRunForm
 from apps.training.models import EvaluationRun, TrainingRun
 from apps.training.services import training_run_create
+from tests.brokering import stand_in_for_task
 from workers.ml.config import TrainConfig
 from workers.tasks.training import run_evaluation, run_training
 
@@ -25,8 +26,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
     messages: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(run_training, "apply_async", lambda **kwargs: messages.append(("training", kwargs)))
-    monkeypatch.setattr(run_evaluation, "apply_async", lambda **kwargs: messages.append(("evaluation", kwargs)))
+    stand_in_for_task(monkeypatch, run_training.name, lambda **kwargs: messages.append(("training", kwargs)))
+    stand_in_for_task(monkeypatch, run_evaluation.name, lambda **kwargs: messages.append(("evaluation", kwargs)))
     return messages
 
 

@@ -22,6 +22,7 @@ from apps.training.services import (
     training_run_create,
     training_run_retry,
 )
+from tests.brokering import stand_in_for_task
 from workers.tasks.training import run_evaluation, run_training
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """What would have gone to the broker."""
     messages: list[dict[str, Any]] = []
-    monkeypatch.setattr(run_training, "apply_async", lambda **kwargs: messages.append(kwargs))
+    stand_in_for_task(monkeypatch, run_training.name, lambda **kwargs: messages.append(kwargs))
     return messages
 
 
@@ -202,7 +203,7 @@ def test_an_evaluation_is_queued_on_the_queue_of_its_models_kind(
     snapshot: DatasetSnapshot, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(run_evaluation, "apply_async", lambda **kwargs: sent.append(kwargs))
+    stand_in_for_task(monkeypatch, run_evaluation.name, lambda **kwargs: sent.append(kwargs))
     version = ModelVersion.objects.create(kind="transformer", snapshot=snapshot, artifact_path="x")
 
     with django_capture_on_commit_callbacks(execute=True):

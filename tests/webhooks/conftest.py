@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from apps.webhooks.models import WebhookSubscription
+from tests.brokering import stand_in_for_task
 
 SECRET = "a-webhook-secret-of-some-length"
 
@@ -81,7 +82,7 @@ def subscription(receiver: Receiver, db: None) -> WebhookSubscription:
 
 @pytest.fixture
 def sent_tasks(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Delivery tasks sent to the broker (kwargs of apply_async), instead of sending them."""
+    """Delivery tasks sent to the broker (as Task.apply_async takes them), instead of sending them."""
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr("workers.tasks.webhooks.deliver_webhook.apply_async", lambda **kwargs: calls.append(kwargs))
+    stand_in_for_task(monkeypatch, "webhooks.deliver", lambda **kwargs: calls.append(kwargs))
     return calls

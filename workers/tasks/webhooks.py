@@ -14,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 from django.db import close_old_connections
 
-from apps.webhooks.services import webhook_deliveries_resend_overdue, webhook_delivery_attempt
+from apps.webhooks.services import DELIVERY_TASK, webhook_deliveries_resend_overdue, webhook_delivery_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ RESEND_EVERY_SECONDS = 60.0
 _resender_stop = threading.Event()
 
 
-@shared_task(name="webhooks.deliver", acks_late=True, ignore_result=True)
+@shared_task(name=DELIVERY_TASK, acks_late=True, ignore_result=True)
 def deliver_webhook(delivery_id: int) -> None:
     webhook_delivery_attempt(delivery_id=delivery_id)
 
