@@ -27,7 +27,8 @@ def main(label: str, pk: int, result_path: Path) -> int:
 
     django.setup()
     import workers.tasks  # noqa: F401  (declares every kind of job)
-    from apps.common.jobs import JobCancelled, JobRunner
+    from apps.common.execution import JobCancelled
+    from apps.common.jobs import JobRunner
     from workers.ml import TrainingCancelled
 
     kind = JobRunner.kinds[label]

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from apps.common.jobs import JobCancelled
+from apps.common.execution import JobCancelled
 from apps.common.lifetime import die_with_parent
 
 if TYPE_CHECKING:
-    from apps.common.jobs import JobRunner
+    from apps.common.execution import JobExecution
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class ChildFailed(Exception):
     """The job's process failed or died; the message says how."""
 
 
-def command(runner: JobRunner[Any], result_path: Path) -> list[str]:
+def command(runner: JobExecution[Any], result_path: Path) -> list[str]:
     """``python -m workers.child LABEL PK RESULT``, under ``torchrun`` when TRAIN_PROCESSES asks for several."""
     entry = ["-m", "workers.child", runner.model._meta.label, str(runner.job.pk), str(result_path)]
     processes = int(getattr(settings, "TRAIN_PROCESSES", 1))
@@ -56,7 +56,7 @@ def command(runner: JobRunner[Any], result_path: Path) -> list[str]:
     return [sys.executable, *entry]
 
 
-def run_in_child(runner: JobRunner[Any]) -> dict[str, Any]:
+def run_in_child(runner: JobExecution[Any]) -> dict[str, Any]:
     """Run ``runner``'s work in a child process; returns the state the child handed back.
 
     Raises ``JobCancelled`` when the job was cancelled (the process group is signalled), ``ChildFailed``
@@ -97,7 +97,7 @@ def run_in_child(runner: JobRunner[Any]) -> dict[str, Any]:
         folder.rmdir()
 
 
-def _supervise(runner: JobRunner[Any], process: subprocess.Popen[bytes]) -> bool:
+def _supervise(runner: JobExecution[Any], process: subprocess.Popen[bytes]) -> bool:
     """Wait for the child; True when it was stopped because the job was cancelled."""
     while process.poll() is None:
         if runner.progress.should_stop():
@@ -122,7 +122,7 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def _death_message(runner: JobRunner[Any], returncode: int | None, log_path: Path) -> str:
+def _death_message(runner: JobExecution[Any], returncode: int | None, log_path: Path) -> str:
     if returncode is not None and returncode < 0:
         how = f"was killed by {signal.Signals(-returncode).name}"
         if -returncode == signal.SIGKILL:

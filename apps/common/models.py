@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from datetime import timedelta
+from typing import ClassVar, Self
 
 from django.conf import settings
 from django.db import models
@@ -34,6 +35,9 @@ class Job(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     log_tail = models.TextField(blank=True)
+
+    # Every concrete kind gets Django's default manager; declared for the type checker only.
+    objects: ClassVar[models.Manager[Self]]
 
     class Meta:
         abstract = True

@@ -15,7 +15,9 @@ from rest_framework.test import APIClient
 
 from apps.common import broker
 from apps.common.choices import JobStatus
-from apps.common.jobs import DatabaseGuard, DatabaseOutage, JobRunner, Maintenance, reap_stale, sweep_queued
+from apps.common.execution import DatabaseGuard, DatabaseOutage
+from apps.common.jobs import JobRunner
+from apps.common.maintenance import Maintenance, reap_stale, sweep_queued
 from apps.common.roles import ANALYST, ML_ADMIN
 from apps.reviews.imports import ImportRunner
 from apps.reviews.models import ImportJob, Review, StagedReview
@@ -157,7 +159,7 @@ def test_the_broker_is_inspected_for_waiting_messages_by_task_id() -> None:
 # Outside a test transaction, as on a worker: inside one, nothing can be retried.
 @pytest.mark.django_db(transaction=True)
 def test_a_database_error_is_retried_until_the_database_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("apps.common.jobs.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("apps.common.execution.time.sleep", lambda seconds: None)
     failures = iter([OperationalError("server closed the connection"), OperationalError("connection refused")])
 
     def flaky() -> str:
@@ -176,7 +178,7 @@ def test_a_database_error_is_retried_until_the_database_answers(monkeypatch: pyt
 def test_an_outage_longer_than_the_limit_stops_the_job_with_a_message_naming_the_database(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("apps.common.jobs.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("apps.common.execution.time.sleep", lambda seconds: None)
 
     def down() -> None:
         raise OperationalError("connection refused")

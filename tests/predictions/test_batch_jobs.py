@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.common.choices import TERMINAL_STATUSES, JobStatus
-from apps.common.jobs import reap_stale
+from apps.common.maintenance import reap_stale
 from apps.common.models import IllegalTransition
 from apps.common.roles import ANALYST, role_group
 from apps.predictions.batch import (

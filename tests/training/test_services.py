@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from apps.common.choices import JobStatus
+from apps.common.maintenance import reap_stale
 from apps.common.models import IllegalTransition
 from apps.registry.models import ModelVersion
-from apps.common.jobs import reap_stale
 from apps.reviews.models import DatasetSnapshot, SnapshotItem
 from apps.training.models import EvaluationRun, TrainingRun
 from apps.training.services import (

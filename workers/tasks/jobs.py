@@ -10,7 +10,7 @@ from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
 
-from apps.common.jobs import Maintenance
+from apps.common.maintenance import Maintenance
 
 _maintenance = Maintenance()
 
