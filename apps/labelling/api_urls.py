@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from apps.labelling import noise_api
-from apps.labelling.api import annotations, labels, queues, resolutions, uploads
+from apps.labelling.api import exports, labels, queues, resolutions, uploads
 
 app_name = "labelling_api"
 
@@ -21,9 +21,9 @@ urlpatterns = [
     path("conflicts/", resolutions.ConflictListView.as_view(), name="conflicts"),
     path("reviews/<int:review_id>/settle/", resolutions.SettleView.as_view(), name="settle"),
     path("agreement/", resolutions.AgreementView.as_view(), name="agreement"),
-    path("annotations/", annotations.AnnotationListView.as_view(), name="annotations"),
-    path("export.csv", annotations.ExportView.as_view(), {"file_format": "csv"}, name="export-csv"),
-    path("export.jsonl", annotations.ExportView.as_view(), {"file_format": "jsonl"}, name="export-jsonl"),
+    path("annotations/", exports.AnnotationListView.as_view(), name="annotations"),
+    path("export.csv", exports.ExportView.as_view(), {"file_format": "csv"}, name="export-csv"),
+    path("export.jsonl", exports.ExportView.as_view(), {"file_format": "jsonl"}, name="export-jsonl"),
     path("uploads/", uploads.UploadView.as_view(), name="upload"),
     path("snapshots/", uploads.SnapshotView.as_view(), name="snapshot"),
     path("noise/", noise_api.NoiseListView.as_view(), name="noise"),

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from apps.api.errors import ApiError
 from apps.api.views import created, get_or_404
-from apps.labelling.api.access import ML_ADMIN
+from apps.labelling.api.access import ML_ADMIN, caller
 from apps.labelling.models import NoiseDetection
 from apps.labelling.noise import (
     NoiseDetectionError,
@@ -161,7 +161,7 @@ class NoiseListView(APIView):
                 import_job=import_job,
                 folds=data["folds"],
                 ngram_max=data["ngram_max"],
-                created_by=request.user,
+                created_by=caller(request),
             )
         except NoiseDetectionError as error:
             if error.http_status == 409:

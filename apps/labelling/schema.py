@@ -30,14 +30,8 @@ except ImportError:  # pragma: no cover - exercised only where drf-spectacular i
         def __getattr__(self, name: str) -> None:
             return None
 
-    def OpenApiExample(*args: Any, **kwargs: Any) -> None:  # type: ignore[no-redef]  # noqa: N802
-        return None
-
-    def extend_schema_view(**kwargs: Any) -> Any:  # type: ignore[no-redef]
-        return lambda view: view
-
-    extend_schema = extend_schema_field = _unchanged  # type: ignore[assignment]
-    OpenApiParameter = OpenApiResponse = _Anything  # type: ignore[assignment,misc]
+    extend_schema = extend_schema_field = extend_schema_view = _unchanged  # type: ignore[assignment]
+    OpenApiExample = OpenApiParameter = OpenApiResponse = _Anything  # type: ignore[assignment,misc]
     OpenApiTypes = _Anything()  # type: ignore[assignment,misc]
 
 QUEUE_PARAMETER = OpenApiParameter(

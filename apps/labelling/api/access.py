@@ -6,8 +6,10 @@ Analysts (and ML admins) work the queues they are listed on (``LABEL``); everyth
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 
 from apps.api.errors import ApiError
@@ -17,12 +19,15 @@ from apps.labelling.models import LabellingQueue
 from apps.labelling.selectors import queue_list
 from apps.labelling.errors import LabellingRefused
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
 REFUSALS: dict[Capability, str] = {
     LABEL: "Only analysts and ML admins may label: ask an administrator to add your account to the analyst group.",
     MANAGE: IsMlAdmin.message,
 }
-ANALYST = [IsAuthenticated, requiring(LABEL, refusals=REFUSALS)]
-ML_ADMIN = [IsAuthenticated, requiring(MANAGE, refusals=REFUSALS)]
+ANALYST: list[type[BasePermission]] = [IsAuthenticated, requiring(LABEL, refusals=REFUSALS)]
+ML_ADMIN: list[type[BasePermission]] = [IsAuthenticated, requiring(MANAGE, refusals=REFUSALS)]
 
 
 def refused(error: LabellingRefused) -> ApiError:
@@ -30,8 +35,13 @@ def refused(error: LabellingRefused) -> ApiError:
     return ApiError(error.http_status, error.code, error.message)
 
 
+def caller(request: Request) -> AbstractBaseUser:
+    """The signed-in user making the request (every labelling endpoint asks for one before it runs)."""
+    return cast("AbstractBaseUser", request.user)
+
+
 def queue_for(request: Request, pk: int) -> LabellingQueue:
-    queue = queue_list(user=request.user).filter(pk=pk).first()
+    queue = queue_list(user=caller(request)).filter(pk=pk).first()
     if queue is None:
         raise NotFound(f"There is no queue {pk} among your queues.")
     return queue

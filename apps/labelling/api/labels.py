@@ -10,11 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.labelling.api.access import (
-    ANALYST,
-    queue_for,
-    refused,
-)
+from apps.labelling.api.access import ANALYST, caller, queue_for, refused
 from apps.labelling.api.examples import (
     LABELLED_EXAMPLE,
     NEXT_EXAMPLE,
@@ -42,8 +38,8 @@ from apps.labelling.services import annotation_create, annotation_undo, assignme
 
 
 def _next_body(request: Request, queue: LabellingQueue) -> dict[str, Any]:
-    assignment = assignment_next(queue=queue, user=request.user)
-    extras = page_extras(user=request.user, review_id=assignment.review_id if assignment else None)
+    assignment = assignment_next(queue=queue, user=caller(request))
+    extras = page_extras(user=caller(request), review_id=assignment.review_id if assignment else None)
     context = {"suggestion": extras.suggestion}
     return {
         "assignment": AssignmentSerializer(assignment, context=context).data if assignment else None,
@@ -105,7 +101,7 @@ class LabelView(APIView):
         body.is_valid(raise_exception=True)
         try:
             outcome = annotation_create(
-                queue=queue, user=request.user, review_id=body.validated_data["review"], label=body.validated_data["label"]
+                queue=queue, user=caller(request), review_id=body.validated_data["review"], label=body.validated_data["label"]
             )
             after = _next_body(request, queue)
         except LabellingRefused as error:
@@ -150,7 +146,7 @@ class SkipView(APIView):
         body = SkipInput(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            assignment_skip(queue=queue, user=request.user, review_id=body.validated_data["review"])
+            assignment_skip(queue=queue, user=caller(request), review_id=body.validated_data["review"])
             return Response(_next_body(request, queue))
         except LabellingRefused as error:
             raise refused(error) from None
@@ -180,7 +176,7 @@ class UndoView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         queue = queue_for(request, pk)
         try:
-            annotation_undo(queue=queue, user=request.user)
+            annotation_undo(queue=queue, user=caller(request))
             return Response(_next_body(request, queue))
         except LabellingRefused as error:
             raise refused(error) from None

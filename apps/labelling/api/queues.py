@@ -13,12 +13,7 @@ from rest_framework.views import APIView
 
 from apps.api.permissions import LABEL, MANAGE, requiring
 from apps.common.roles import is_ml_admin
-from apps.labelling.api.access import (
-    ANALYST,
-    ML_ADMIN,
-    REFUSALS,
-    queue_for,
-)
+from apps.labelling.api.access import ANALYST, ML_ADMIN, REFUSALS, caller, queue_for
 from apps.labelling.api.examples import (
     NEW_QUEUE_PROGRESS_EXAMPLE,
     QUEUE_EXAMPLE,
@@ -100,7 +95,7 @@ class QueueListCreateView(generics.ListCreateAPIView):
     permission_classes = [IsAuthenticated, requiring(LABEL, POST=MANAGE, refusals=REFUSALS)]
 
     def get_queryset(self) -> QuerySet[LabellingQueue]:
-        return queue_list(user=self.request.user).prefetch_related("annotators")
+        return queue_list(user=caller(self.request)).prefetch_related("annotators")
 
 
 @extend_schema_view(
@@ -136,7 +131,7 @@ class QueueDetailView(generics.RetrieveUpdateAPIView):
     permission_classes = [IsAuthenticated, requiring(MANAGE, GET=LABEL, OPTIONS=LABEL, refusals=REFUSALS)]
 
     def get_queryset(self) -> QuerySet[LabellingQueue]:
-        return queue_list(user=self.request.user).prefetch_related("annotators")
+        return queue_list(user=caller(self.request)).prefetch_related("annotators")
 
     def get_object(self) -> LabellingQueue:
         try:
@@ -246,7 +241,7 @@ class QueueProgressView(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         queue = queue_for(request, pk)
-        if not is_ml_admin(request.user) and not queue_can_be_worked_by(queue, request.user):
+        if not is_ml_admin(request.user) and not queue_can_be_worked_by(queue, caller(request)):
             raise NotFound(f"There is no queue {pk} among your queues.")
         return Response(
             {

@@ -12,11 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.labelling.api.access import (
-    ML_ADMIN,
-    queue_param,
-    refused,
-)
+from apps.labelling.api.access import ML_ADMIN, caller, queue_param, refused
 from apps.labelling.api.examples import (
     CONFLICT_EXAMPLE,
     SETTLED_EXAMPLE,
@@ -101,7 +97,7 @@ class SettleView(APIView):
         body.is_valid(raise_exception=True)
         try:
             resolution = resolution_settle(
-                review=review, label=body.validated_data["label"], reason=body.validated_data["reason"], by=request.user
+                review=review, label=body.validated_data["label"], reason=body.validated_data["reason"], by=caller(request)
             )
         except LabellingRefused as error:
             raise refused(error) from None

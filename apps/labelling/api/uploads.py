@@ -9,9 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.labelling.api.access import (
-    ML_ADMIN,
-)
+from apps.labelling.api.access import ML_ADMIN, caller
 from apps.labelling.api.serializers import (
     SnapshotInput,
     SnapshotMadeSerializer,
@@ -69,7 +67,7 @@ class UploadView(APIView):
                 file=body.validated_data["file"],
                 file_format=body.validated_data.get("file_format") or None,
                 source_name=body.validated_data.get("source_name") or None,
-                created_by=request.user,
+                created_by=caller(request),
             )
         except UploadError as error:
             raise ValidationError({"file": f"{error} Nothing was imported."}) from None
@@ -135,7 +133,7 @@ class SnapshotView(APIView):
                 seed=data["seed"],
                 label_source=data["label_source"],
                 description=data["description"],
-                created_by=request.user,
+                created_by=caller(request),
             )
         except SnapshotError as error:
             raise ValidationError({"label_source": str(error)}) from None
