@@ -20,7 +20,7 @@ from apps.labelling.noise import (
     noise_detection_start,
     noise_overview,
 )
-from apps.labelling.views import ml_admin_required
+from apps.labelling.views import ml_admin_required, signed_in
 from apps.reviews.models import DatasetSnapshot, ImportJob
 
 TEMPLATE = "labelling/noise.html"
@@ -57,7 +57,7 @@ def _start(request: HttpRequest) -> None:
             split=request.POST.get("split", "") if snapshot is not None else "",
             import_job=import_job,
             folds=folds,
-            created_by=request.user,
+            created_by=signed_in(request),
         )
     except NoiseDetectionError as error:
         messages.error(request, str(error))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -55,7 +55,15 @@ from apps.registry.selectors import current_model_version
 from apps.reviews.models import Review
 from apps.reviews.snapshots import SnapshotError, snapshot_create
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
 View = Callable[..., HttpResponse]
+
+
+def signed_in(request: HttpRequest) -> AbstractBaseUser:
+    """The signed-in user of a page (every labelling page asks for one before it runs)."""
+    return cast("AbstractBaseUser", request.user)
 LABEL_TEMPLATE = "labelling/label.html"
 
 
@@ -85,16 +93,16 @@ ml_admin_required = _role_required(is_ml_admin, "an ML admin")
 @analyst_required
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    queues = list(queue_list(user=request.user))
+    queues = list(queue_list(user=signed_in(request)))
     admin = is_ml_admin(request.user)
-    rows = [(queue, queue_progress(queue=queue), queue_can_be_worked_by(queue, request.user)) for queue in queues]
+    rows = [(queue, queue_progress(queue=queue), queue_can_be_worked_by(queue, signed_in(request))) for queue in queues]
     return render(
         request,
         "labelling/index.html",
         {
             "rows": rows,
             "is_ml_admin": admin,
-            "labels_today": labels_today(user=request.user),
+            "labels_today": labels_today(user=signed_in(request)),
             "conflicts": conflict_reviews().count() if admin else 0,
             "resolutions": resolution_counts() if admin else {},
         },
@@ -120,7 +128,7 @@ def queue_new(request: HttpRequest) -> HttpResponse:
                 pool_snapshot=data["pool_snapshot"],
                 pool_split=data["pool_split"],
                 pool_import=data["pool_import"],
-                created_by=request.user,
+                created_by=signed_in(request),
             )
         except QueueConfigError as error:
             for name, message in error.errors.items():
@@ -170,7 +178,7 @@ def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
         LabellingQueue.objects.select_related("pool_snapshot", "pool_import", "ordered_with"), pk=queue_id
     )
     admin = is_ml_admin(request.user)
-    if not admin and not queue_can_be_worked_by(queue, request.user):
+    if not admin and not queue_can_be_worked_by(queue, signed_in(request)):
         return HttpResponseForbidden(
             render_to_string("labelling/forbidden.html", {"role": "one of this queue's analysts"}, request=request)
         )
@@ -182,7 +190,7 @@ def queue_detail(request: HttpRequest, queue_id: int) -> HttpResponse:
             "progress": queue_progress(queue=queue),
             "analysts": analyst_progress(queue=queue),
             "is_ml_admin": admin,
-            "can_work": queue_can_be_worked_by(queue, request.user),
+            "can_work": queue_can_be_worked_by(queue, signed_in(request)),
             "current_model": current_model_version(),
             "batch_job": batch_job_latest_for_pool(
                 pool=queue.pool, snapshot=queue.pool_snapshot, split=queue.pool_split, import_job=queue.pool_import
@@ -207,7 +215,7 @@ def queue_predict(request: HttpRequest, queue_id: int) -> HttpResponse:
             snapshot=queue.pool_snapshot,
             split=queue.pool_split,
             import_job=queue.pool_import,
-            created_by=request.user,
+            created_by=signed_in(request),
         )
     except BatchJobError as error:
         messages.error(request, str(error))
@@ -255,14 +263,14 @@ def label(request: HttpRequest, queue_id: int) -> HttpResponse:
             return redirect("labelling:label", queue_id=queue.pk)
     assignment = None
     try:
-        assignment = assignment_next(queue=queue, user=request.user)
+        assignment = assignment_next(queue=queue, user=signed_in(request))
     except LabellingRefused as error:
         if request.method == "GET" and not request.htmx:
             return HttpResponseForbidden(
                 render_to_string("labelling/forbidden.html", {"message": error.message}, request=request)
             )
         problem = error.message
-    extras = page_extras(user=request.user, review_id=assignment.review_id if assignment else None)
+    extras = page_extras(user=signed_in(request), review_id=assignment.review_id if assignment else None)
     context = {
         "queue": queue,
         "assignment": assignment,
@@ -280,16 +288,16 @@ def label(request: HttpRequest, queue_id: int) -> HttpResponse:
 def _label_action(request: HttpRequest, queue: LabellingQueue) -> str | None:
     action = request.POST.get("action", "")
     if action in ("hide_suggestion", "show_suggestion"):
-        preference_set_show_suggestion(user=request.user, show=action == "show_suggestion")
+        preference_set_show_suggestion(user=signed_in(request), show=action == "show_suggestion")
         return None
     if action == "undo":
-        assignment = annotation_undo(queue=queue, user=request.user)
+        assignment = annotation_undo(queue=queue, user=signed_in(request))
         return f"Took back your label of review {assignment.review_id}: label it again."
     review_id = _review_id(request.POST.get("review"))
     if action == "skip":
-        assignment_skip(queue=queue, user=request.user, review_id=review_id)
+        assignment_skip(queue=queue, user=signed_in(request), review_id=review_id)
         return f"Skipped review {review_id}."
-    outcome = annotation_create(queue=queue, user=request.user, review_id=review_id, label=action)
+    outcome = annotation_create(queue=queue, user=signed_in(request), review_id=review_id, label=action)
     text = f"Review {review_id}: {outcome.annotation.get_label_display()}."
     if outcome.resolution is not None:
         text += f" Resolved ({outcome.resolution.get_method_display().lower()})."
@@ -332,7 +340,7 @@ def settle(request: HttpRequest, review_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             resolution = resolution_settle(
-                review=review, label=form.cleaned_data["label"], reason=form.cleaned_data["reason"], by=request.user
+                review=review, label=form.cleaned_data["label"], reason=form.cleaned_data["reason"], by=signed_in(request)
             )
         except LabellingRefused as error:
             messages.error(request, f"Review {review.pk}: {error.message}")
@@ -375,7 +383,7 @@ def upload(request: HttpRequest) -> HttpResponse:
                 file=data["file"],
                 file_format=data["file_format"] or None,
                 source_name=data["source_name"] or None,
-                created_by=request.user,
+                created_by=signed_in(request),
             )
         except UploadError as error:
             form.add_error("file", f"{error} Nothing was imported.")
@@ -391,8 +399,8 @@ def upload(request: HttpRequest) -> HttpResponse:
                         name=f"Upload {result.job.pk}: {data['file'].name}"[:200],
                         pool=QueuePool.IMPORT,
                         pool_import=result.job,
-                        annotators=[request.user],
-                        created_by=request.user,
+                        annotators=[signed_in(request)],
+                        created_by=signed_in(request),
                     )
                 except QueueConfigError as error:
                     messages.error(request, f"No queue was made: {error}")
@@ -426,7 +434,7 @@ def snapshot(request: HttpRequest) -> HttpResponse:
                 seed=data["seed"],
                 label_source=data["label_source"],
                 description=data["description"],
-                created_by=request.user,
+                created_by=signed_in(request),
             )
         except SnapshotError as error:
             form.add_error(None, str(error))
