@@ -6,7 +6,7 @@ added through ``batch_prediction_job_create``, which validates the pool and queu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -41,7 +41,8 @@ class BatchPredictionJobForm(forms.ModelForm):
         fields = CREATE_FIELDS
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        # A ModelForm's clean() hands back its cleaned_data, never None.
+        cleaned = cast("dict[str, Any]", super().clean())
         if self.errors:
             return cleaned
         errors = batch_prediction_job_errors(

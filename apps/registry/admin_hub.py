@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from apps.common.roles import is_ml_admin
 from apps.registry.hub import (
-    HubRunner,
+    HubJobKind,
     hub_publish_check,
     hub_publish_submit,
     hub_register_check,
@@ -133,5 +133,5 @@ class HubJobAdmin(admin.ModelAdmin):
         obj.pk = created.pk
         obj.refresh_from_db()
         self.message_user(
-            request, f"Queued {created} on the {HubRunner.queue_for(created)} queue.", messages.SUCCESS
+            request, f"Queued {created} on the {HubJobKind.queue_for(created)} queue.", messages.SUCCESS
         )

@@ -10,7 +10,8 @@ from playwright.sync_api import Page, expect
 
 from apps.common.choices import JobStatus
 from apps.predictions.serving import predictor
-from apps.registry.ensembles import ensemble_build_create, ensemble_build_execute
+from apps.registry.ensembles import ensemble_build_create
+from apps.registry.runners import ensemble_build_execute
 from apps.registry.models import ModelVersion
 from apps.registry.services import model_version_promote
 from apps.reviews.snapshots import snapshot_create

@@ -78,7 +78,8 @@ def test_an_analyst_cannot_see_or_start_hub_jobs() -> None:
 
 
 def test_a_job_s_page_shows_where_it_went_and_how_it_ended(recording_hub: RecordingHub, tmp_path: Path) -> None:
-    from apps.registry.hub import HubRunner, hub_publish_submit
+    from apps.registry.hub import hub_publish_submit
+    from apps.registry.runners import HubRunner
 
     transformer = make_version(tmp_path, kind="transformer")
     job = hub_publish_submit(version=transformer, repo_id="acme/sentiment", private=True, enqueue=False)

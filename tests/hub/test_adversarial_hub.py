@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from apps.common.choices import JobStatus
-from apps.registry.hub import HubRunner, hub_publish_submit
+from apps.registry.hub import hub_publish_submit
+from apps.registry.runners import HubRunner
 from apps.registry.models import HubJob
 from tests.hub.conftest import RecordingHub
 from tests.hub.test_publish import REPO, transformer_artifact, version  # noqa: F401 (fixtures)

@@ -22,7 +22,8 @@ from rest_framework.test import APIClient
 from apps.common.choices import JobStatus
 from apps.common.roles import ANALYST, ML_ADMIN
 from apps.common.services import api_token_create
-from apps.registry.hub import HubRunner, hub_publish_submit
+from apps.registry.hub import hub_publish_submit
+from apps.registry.runners import HubRunner
 from apps.registry.models import HubJob, ModelVersion
 from apps.reviews.models import DatasetSnapshot
 from tests.hub.conftest import REVIEWS, RecordingHub

@@ -13,7 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.common.choices import JobStatus
-from apps.registry.hub import HubRunner, hub_register_submit
+from apps.registry.hub import hub_register_submit
+from apps.registry.runners import HubRunner
 from apps.registry.models import HubJob, ModelVersion
 from apps.registry.services import model_version_artifact_dir, model_version_promote
 from apps.reviews.models import DatasetSnapshot

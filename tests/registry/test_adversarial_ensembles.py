@@ -108,7 +108,8 @@ def test_a_build_whose_member_folder_is_gone_fails_with_its_name_and_leaves_noth
     import shutil
 
     from apps.common.choices import JobStatus
-    from apps.registry.ensembles import ensemble_build_create, ensemble_build_execute
+    from apps.registry.ensembles import ensemble_build_create
+    from apps.registry.runners import ensemble_build_execute
 
     shutil.rmtree(artifact_root / members[1].artifact_path)
     before = sorted(path.name for path in artifact_root.iterdir())

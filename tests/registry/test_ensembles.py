@@ -17,7 +17,8 @@ from rest_framework.test import APIClient
 
 from apps.common.choices import JobStatus
 from apps.predictions.serving import predictor
-from apps.registry.ensembles import EnsembleRequestError, ensemble_build_create, ensemble_build_execute
+from apps.registry.ensembles import EnsembleRequestError, ensemble_build_create
+from apps.registry.runners import ensemble_build_execute
 from apps.registry.models import EnsembleBuild, ModelVersion
 from apps.registry.services import model_version_promote
 from apps.reviews.models import DatasetSnapshot

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from apps.registry.hub import HubRunner
+from apps.registry.runners import HubRunner
 
 
 @shared_task(name="registry.run_hub_job", bind=True, acks_late=True, ignore_result=True)

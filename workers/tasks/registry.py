@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from apps.registry.ensembles import EnsembleBuildRunner
+from apps.registry.runners import EnsembleBuildRunner
 
 
 @shared_task(name="registry.build_ensemble", bind=True, acks_late=True, ignore_result=True)

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.registry.hub import HubRunner, hub_publish_submit
+from apps.registry.hub import hub_publish_submit
+from apps.registry.runners import HubRunner
 from apps.registry.management.commands.hub_register import finish
 from apps.registry.models import ModelVersion
 from workers.ml.hub import HubError

@@ -7,7 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.common.choices import JobStatus
-from apps.registry.hub import HubRunner, hub_register_submit
+from apps.registry.hub import hub_register_submit
+from apps.registry.runners import HubRunner
 from apps.registry.models import HubJob
 from apps.reviews.models import DatasetSnapshot
 from apps.training.management.commands.train import follow
