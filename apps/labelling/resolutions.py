@@ -21,7 +21,7 @@ from apps.reviews.choices import Label
 from apps.reviews.models import Review
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 REASON_MAX_LENGTH = 2_000
 LABEL_WORDS = {"negative": Label.NEGATIVE.value, "positive": Label.POSITIVE.value}
@@ -81,7 +81,7 @@ def resolution_apply(
     return resolution
 
 
-def resolution_settle(*, review: Review, label: Any, reason: str, by: AbstractBaseUser) -> Resolution:
+def resolution_settle(*, review: Review, label: Any, reason: str, by: User) -> Resolution:
     """An ML admin decides a review's label, with the reason; it overrides whatever the labels came to."""
     label = parse_label(label)
     reason = (reason or "").strip()

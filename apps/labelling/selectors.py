@@ -27,12 +27,12 @@ from apps.reviews.choices import Label
 from apps.reviews.models import Review
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 CONFLICTS_PAGE = 100
 
 
-def queue_list(*, user: AbstractBaseUser) -> QuerySet[LabellingQueue]:
+def queue_list(*, user: User) -> QuerySet[LabellingQueue]:
     """Every queue for an ML admin; the queues an analyst works, for them."""
     queues = LabellingQueue.objects.select_related("pool_snapshot", "pool_import").order_by("-is_active", "name")
     if is_ml_admin(user):
@@ -44,7 +44,7 @@ def start_of_today() -> datetime:
     return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def labels_today(*, user: AbstractBaseUser) -> int:
+def labels_today(*, user: User) -> int:
     """How many reviews the analyst has labelled since midnight (TIME_ZONE), in every queue."""
     return Annotation.objects.filter(user=user, created_at__gte=start_of_today()).count()
 
@@ -65,7 +65,7 @@ class PageExtras:
     suggestion: Suggestion | None
 
 
-def page_extras(*, user: AbstractBaseUser, review_id: int | None) -> PageExtras:
+def page_extras(*, user: User, review_id: int | None) -> PageExtras:
     """The analyst's labels today, whether they show the model's suggestion, and the suggestion for the review.
 
     The suggestion is the current model's latest batch prediction of the review (None without one).

@@ -52,7 +52,7 @@ from apps.reviews.choices import Label, Split
 from apps.reviews.models import Review
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from apps.registry.models import ModelVersion
     from apps.reviews.models import DatasetSnapshot, ImportJob
@@ -73,7 +73,7 @@ def queue_errors(
     pool: str,
     strategy: str,
     overlap: Any,
-    annotators: Iterable[AbstractBaseUser] = (),
+    annotators: Iterable[User] = (),
     pool_snapshot: DatasetSnapshot | None = None,
     pool_split: str = "",
     pool_import: ImportJob | None = None,
@@ -138,11 +138,11 @@ def queue_create(
     pool: str = QueuePool.UNLABELLED,
     strategy: str = QueueStrategy.RANDOM,
     overlap: int = 1,
-    annotators: Iterable[AbstractBaseUser] = (),
+    annotators: Iterable[User] = (),
     pool_snapshot: DatasetSnapshot | None = None,
     pool_split: str = "",
     pool_import: ImportJob | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> tuple[LabellingQueue, QueueOrder]:
     """Create a queue and compute its order; raises ``QueueConfigError`` with a message per bad field."""
     annotators = list(annotators)
@@ -180,7 +180,7 @@ def queue_update(
     name: str | None = None,
     strategy: str | None = None,
     overlap: int | None = None,
-    annotators: Iterable[AbstractBaseUser] | None = None,
+    annotators: Iterable[User] | None = None,
     is_active: bool | None = None,
 ) -> tuple[LabellingQueue, QueueOrder | None]:
     """Change what may change once a queue exists (not its pool); a new strategy or overlap reorders it."""
@@ -231,14 +231,14 @@ def queues_reorder_for_model(*, model_version: ModelVersion) -> list[LabellingQu
     return queues
 
 
-def queue_can_be_worked_by(queue: LabellingQueue, user: AbstractBaseUser) -> bool:
+def queue_can_be_worked_by(queue: LabellingQueue, user: User) -> bool:
     return is_analyst(user) and queue.annotators.filter(pk=user.pk).exists()
 
 
 # --- Handing out reviews ---------------------------------------------------------------------------------
 
 
-def assignment_next(*, queue: LabellingQueue, user: AbstractBaseUser) -> Assignment | None:
+def assignment_next(*, queue: LabellingQueue, user: User) -> Assignment | None:
     """The review this analyst should label now in ``queue``, or None when the queue has nothing left for them.
 
     Their current hold comes back as it is (a reload shows the same review); otherwise a new hold on the
@@ -273,7 +273,7 @@ def assignment_next(*, queue: LabellingQueue, user: AbstractBaseUser) -> Assignm
             passed.append(item_id)
 
 
-def _assignment(queue: LabellingQueue, user: AbstractBaseUser, hold: sql.Hold) -> Assignment:
+def _assignment(queue: LabellingQueue, user: User, hold: sql.Hold) -> Assignment:
     """The hold as the model instance callers get, built from the row already read."""
     assignment = Assignment(
         pk=hold.id,
@@ -288,7 +288,7 @@ def _assignment(queue: LabellingQueue, user: AbstractBaseUser, hold: sql.Hold) -
     return assignment
 
 
-def _check_can_work(queue: LabellingQueue, user: AbstractBaseUser) -> None:
+def _check_can_work(queue: LabellingQueue, user: User) -> None:
     if not queue.is_active:
         raise QueueInactive(f"The queue {queue.name!r} is paused; an ML admin can make it active again.")
     # Remembered on the queue object, so a request that labels and then asks for the next review asks once.
@@ -314,7 +314,7 @@ class LabelOutcome:
     conflict: bool
 
 
-def annotation_create(*, queue: LabellingQueue, user: AbstractBaseUser, review_id: int, label: Any) -> LabelOutcome:
+def annotation_create(*, queue: LabellingQueue, user: User, review_id: int, label: Any) -> LabelOutcome:
     """Record the analyst's label for a review assigned to them; resolve the review once it has enough labels.
 
     Refuses (``LabellingRefused`` and its kinds) a label other than positive/negative, a review that is
@@ -368,7 +368,7 @@ def annotation_create(*, queue: LabellingQueue, user: AbstractBaseUser, review_i
     return LabelOutcome(annotation=annotation, resolution=resolution, conflict=conflict)
 
 
-def assignment_skip(*, queue: LabellingQueue, user: AbstractBaseUser, review_id: int) -> Assignment:
+def assignment_skip(*, queue: LabellingQueue, user: User, review_id: int) -> Assignment:
     """Pass on a review: it goes back to the queue for others and never comes back to this analyst here."""
     with transaction.atomic():
         sql.lock_items(review_id)
@@ -387,7 +387,7 @@ def assignment_skip(*, queue: LabellingQueue, user: AbstractBaseUser, review_id:
     return assignment
 
 
-def annotation_undo(*, queue: LabellingQueue, user: AbstractBaseUser) -> Assignment:
+def annotation_undo(*, queue: LabellingQueue, user: User) -> Assignment:
     """Take back the analyst's latest label in this queue; the review becomes their current one again.
 
     A resolution that label completed goes too (it is recomputed when the review is labelled again);
@@ -442,7 +442,7 @@ def _reopen_elsewhere(*, review_id: int, queue: LabellingQueue) -> None:
 # --- Preferences -----------------------------------------------------------------------------------------
 
 
-def preference_set_show_suggestion(*, user: AbstractBaseUser, show: bool) -> LabellingPreference:
+def preference_set_show_suggestion(*, user: User, show: bool) -> LabellingPreference:
     preference, _ = LabellingPreference.objects.update_or_create(user=user, defaults={"show_suggestion": show})
     return preference
 

@@ -56,14 +56,14 @@ from apps.reviews.models import Review
 from apps.reviews.snapshots import SnapshotError, snapshot_create
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 View = Callable[..., HttpResponse]
 
 
-def signed_in(request: HttpRequest) -> AbstractBaseUser:
+def signed_in(request: HttpRequest) -> User:
     """The signed-in user of a page (every labelling page asks for one before it runs)."""
-    return cast("AbstractBaseUser", request.user)
+    return cast("User", request.user)
 LABEL_TEMPLATE = "labelling/label.html"
 
 

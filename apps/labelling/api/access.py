@@ -20,7 +20,7 @@ from apps.labelling.selectors import queue_list
 from apps.labelling.errors import LabellingRefused
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 REFUSALS: dict[Capability, str] = {
     LABEL: "Only analysts and ML admins may label: ask an administrator to add your account to the analyst group.",
@@ -35,9 +35,9 @@ def refused(error: LabellingRefused) -> ApiError:
     return ApiError(error.http_status, error.code, error.message)
 
 
-def caller(request: Request) -> AbstractBaseUser:
+def caller(request: Request) -> User:
     """The signed-in user making the request (every labelling endpoint asks for one before it runs)."""
-    return cast("AbstractBaseUser", request.user)
+    return cast("User", request.user)
 
 
 def queue_for(request: Request, pk: int) -> LabellingQueue:
