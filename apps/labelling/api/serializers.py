@@ -46,9 +46,11 @@ class LabelField(serializers.Field):
 
 
 class ResolutionSerializer(serializers.ModelSerializer):
-    label = LabelField()
+    label = LabelField()  # type: ignore[assignment]  # a field named "label" shadows Field.label in the stubs
     # Null unless an ML admin settled it (gold, unanimous and majority resolutions settle themselves).
-    settled_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    settled_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Resolution
@@ -101,7 +103,7 @@ class QueueSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["created_at", "ordered_at", "ordered_with"]
         # The service checks names, with a message that says what to do.
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
 
     @extend_schema_field(QueueProgressSerializer)
     def get_progress(self, queue: LabellingQueue) -> dict[str, Any]:
@@ -172,7 +174,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
 
 class SuggestionSerializer(serializers.Serializer):
-    label = LabelField()
+    label = LabelField()  # type: ignore[assignment]  # a field named "label" shadows Field.label in the stubs
     confidence = serializers.FloatField()
     model_version = serializers.IntegerField()
 
@@ -196,8 +198,10 @@ class AssignmentSerializer(serializers.ModelSerializer):
 
 
 class AnnotationSerializer(serializers.ModelSerializer):
-    label = LabelField()
-    annotator = serializers.SlugRelatedField(source="user", slug_field="username", read_only=True)
+    label = LabelField()  # type: ignore[assignment]  # a field named "label" shadows Field.label in the stubs
+    annotator: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        source="user", slug_field="username", read_only=True
+    )
     resolution = serializers.SerializerMethodField()
 
     class Meta:
@@ -212,7 +216,7 @@ class AnnotationSerializer(serializers.ModelSerializer):
 
 class LabelInput(serializers.Serializer):
     review = serializers.IntegerField(min_value=1)
-    label = LabelField()
+    label = LabelField()  # type: ignore[assignment]  # a field named "label" shadows Field.label in the stubs
 
 
 class SkipInput(serializers.Serializer):
@@ -220,13 +224,13 @@ class SkipInput(serializers.Serializer):
 
 
 class SettleInput(serializers.Serializer):
-    label = LabelField()
+    label = LabelField()  # type: ignore[assignment]  # a field named "label" shadows Field.label in the stubs
     reason = serializers.CharField(max_length=REASON_MAX_LENGTH)
 
 
 class AnnotatorLabelSerializer(serializers.Serializer):
     annotator = serializers.CharField()
-    label = LabelField()
+    label = LabelField()  # type: ignore[assignment]  # a field named "label" shadows Field.label in the stubs
 
 
 class ConflictSerializer(serializers.Serializer):
