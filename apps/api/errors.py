@@ -79,7 +79,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     else:
         detail = getattr(exc, "detail", "")
         message = str(detail)
-        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        code = str(getattr(detail, "code", None) or getattr(exc, "default_code", "error"))
         fields = {}
     # A message may quote the request (an unknown field's name): a lone surrogate there ("\\ud800", which JSON
     # carries but UTF-8 cannot) would make the error itself a server error, so it is written escaped.

@@ -61,7 +61,7 @@ class QueryFilters(serializers.Serializer):
     DRF would treat it as absent and answer the whole list, which is not what the caller asked for."""
 
     def to_internal_value(self, data: Any) -> Any:
-        blank = [name for name in self.fields if hasattr(data, "getlist") and name in data and data.get(name) == ""]
+        blank = [str(name) for name in self.fields if hasattr(data, "getlist") and name in data and data.get(name) == ""]
         if blank:
             raise serializers.ValidationError(
                 {name: ["Give this parameter a value, or leave it out of the query."] for name in blank}

@@ -36,7 +36,7 @@ class ApiCursorPagination(CursorPagination):
             cursor = super().decode_cursor(request)
         except Exception:
             raise invalid from None
-        if cursor is not None and cursor.position is not None and not cursor.position.isdigit():
+        if cursor is not None and cursor.position is not None and not str(cursor.position).isdigit():
             raise invalid
         return cursor
 

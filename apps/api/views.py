@@ -6,6 +6,7 @@ from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Model, QuerySet
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import BasePagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,7 +27,7 @@ class ApiView(GenericAPIView):
 
     permission_classes = [IsAuthenticated, HasCapability]
     required: ClassVar[dict[str, Capability]] = {}
-    pagination_class = None
+    pagination_class: type[BasePagination] | None = None
 
     def page(self, queryset: QuerySet[Any], serializer_class: type[BaseSerializer], **context: Any) -> Response:
         """One cursor page of ``queryset``, newest first, each row through ``serializer_class``."""

@@ -339,8 +339,8 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, float]:
     started = time.perf_counter()
     try:
         target = check_target(subscription.url)
-    except TargetRefused as error:
-        return None, "", str(error), 0.0
+    except TargetRefused as refused:
+        return None, "", str(refused), 0.0
     connection = connection_to(target, timeout=float(settings.WEBHOOK_TIMEOUT_SECONDS))
     try:
         connection.request("POST", target.path, body=body, headers=headers)
@@ -351,8 +351,8 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, float]:
         if 300 <= status < 400:
             error += " (redirects are not followed: give the final URL)"
         return status, excerpt, error, (time.perf_counter() - started) * 1000
-    except (OSError, http.client.HTTPException) as error:
-        return None, "", f"{type(error).__name__}: {error}", (time.perf_counter() - started) * 1000
+    except (OSError, http.client.HTTPException) as failure:
+        return None, "", f"{type(failure).__name__}: {failure}", (time.perf_counter() - started) * 1000
     finally:
         connection.close()
 

@@ -117,7 +117,7 @@ def model_version_promoted(sender: type, instance: Promotion, created: bool = Fa
                 "action": instance.action,
                 "from_version": instance.from_version_id,
                 "to_version": instance.to_version_id,
-                "promoted_by": instance.promoted_by.get_username() if instance.promoted_by_id else None,
+                "promoted_by": instance.promoted_by.get_username() if instance.promoted_by is not None else None,
                 "reason": instance.reason,
                 "forced": instance.forced,
                 "created_at": instance.created_at,
