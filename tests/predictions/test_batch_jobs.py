@@ -24,11 +24,11 @@ from apps.predictions.batch import (
     batch_prediction_job_cancel,
     batch_prediction_job_create,
     batch_prediction_job_errors,
-    batch_prediction_job_execute,
 )
 from apps.labelling.choices import QueueStrategy
 from apps.labelling.services import queue_create
 from apps.predictions.models import BatchPredictionJob, Prediction
+from apps.predictions.runners import batch_prediction_job_execute
 from apps.registry.models import ModelVersion
 from apps.reviews.models import ImportJob, Review, SnapshotItem
 from tests.brokering import stand_in_for_task

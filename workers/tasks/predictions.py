@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from apps.predictions.batch import BatchPredictionRunner, batch_prediction_job_join
+from apps.predictions.runners import BatchPredictionRunner, batch_prediction_job_join
 
 
 @shared_task(name="predictions.run_batch_prediction", bind=True, acks_late=True, ignore_result=True)

@@ -8,12 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.common.choices import JobStatus
 from apps.common.labels import QueuePool
-from apps.predictions.batch import (
-    BatchJobError,
-    batch_prediction_job_create,
-    batch_prediction_job_execute,
-    queue_for,
-)
+from apps.predictions.batch import BatchJobError, batch_prediction_job_create, queue_for
+from apps.predictions.runners import batch_prediction_job_execute
 from apps.registry.models import ModelVersion
 from apps.reviews.choices import Split
 from apps.reviews.models import DatasetSnapshot, ImportJob
