@@ -21,9 +21,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from apps.automation.choices import CycleStage
+from apps.automation.jobs import CycleJob
 from apps.automation.models import RetrainingCycle
 from apps.common.choices import JobStatus
-from apps.common.jobs import JobRunner
 from apps.registry.models import ModelVersion
 from apps.registry.selectors import current_model_version
 from apps.registry.services import PromotionError, _serialise_changes_of_current, model_version_promote
@@ -31,14 +31,8 @@ from apps.reviews.choices import Split
 from apps.reviews.models import SnapshotItem
 from apps.reviews.snapshots import SnapshotError, snapshot_create
 from apps.training.models import EvaluationRun, RunPrediction
-from apps.training.runners import QUEUE_BY_KIND, EvaluationRunner, TrainingRunner
-from apps.training.services import (
-    RunConfigError,
-    evaluation_run_create,
-    evaluation_run_execute,
-    training_run_create,
-    training_run_execute,
-)
+from apps.training.runners import EvaluationRunner, TrainingRunner, evaluation_run_execute, training_run_execute
+from apps.training.services import RunConfigError, evaluation_run_create, training_run_create
 from workers.ml.metrics import classification_metrics
 
 logger = logging.getLogger(__name__)
@@ -48,18 +42,9 @@ class CycleFailed(Exception):
     """A step of the cycle did not succeed; the message says which and why."""
 
 
-class CycleRunner(JobRunner[RetrainingCycle]):
+class CycleRunner(CycleJob):
+    # Declared again so that this runner, not the web's ``CycleJob``, is the kind a worker looks up.
     model = RetrainingCycle
-    task_name = "automation.run_cycle"
-    what = "retraining cycle"
-
-    @classmethod
-    def queue_for(cls, job: RetrainingCycle) -> str:
-        return QUEUE_BY_KIND.get(job.policy.kind, "default")
-
-    @classmethod
-    def stale_advice(cls) -> str:
-        return " (start a new cycle from the policy)"
 
     def run(self) -> None:
         cycle = self.job

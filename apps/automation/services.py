@@ -1,8 +1,9 @@
 """Retraining policies and their cycles: set a policy, start a cycle (by labels, schedule or hand), cancel one.
 
-What a cycle does on a worker is in ``apps.automation.runners``. A policy holds at most one active cycle:
-starting one locks the policy's row and the database refuses a second queued or running cycle (a
-partial unique constraint), so two triggers at the same moment start one cycle.
+Its kind of job is ``apps.automation.jobs.CycleJob``; what a cycle does on a worker is in
+``apps.automation.runners``. A policy holds at most one active cycle: starting one locks the policy's row
+and the database refuses a second queued or running cycle (a partial unique constraint), so two triggers
+at the same moment start one cycle.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from apps.automation.choices import ComparisonMetric, CycleStage, CycleTrigger
+from apps.automation.jobs import CycleJob
 from apps.automation.models import RetrainingCycle, TrainingPolicy
 from apps.automation.selectors import active_cycle, new_label_count, policies_with_label_trigger
 from apps.common.models import IllegalTransition
@@ -246,7 +248,6 @@ def cycle_start(
     hand) and while the broker is down (nothing is written then). ``enqueue=False`` leaves the cycle for
     the caller to run in this process (``CycleRunner.handle``).
     """
-    from apps.automation.runners import CycleRunner
 
     with transaction.atomic():
         locked = TrainingPolicy.objects.select_for_update().get(pk=policy.pk)
@@ -259,7 +260,7 @@ def cycle_start(
             return None
         try:
             with transaction.atomic():
-                cycle = CycleRunner.submit(
+                cycle = CycleJob.submit(
                     enqueue=enqueue,
                     policy=locked,
                     trigger=trigger,
@@ -280,7 +281,6 @@ def cycle_cancel(*, cycle: RetrainingCycle, by: AbstractBaseUser | None = None) 
 
     A cycle deciding on promotion is past cancelling: the promotion may already have happened.
     """
-    from apps.automation.runners import CycleRunner
     from apps.training.services import evaluation_run_cancel, training_run_cancel
 
     cycle.refresh_from_db(fields=["stage", "status"])
@@ -288,7 +288,7 @@ def cycle_cancel(*, cycle: RetrainingCycle, by: AbstractBaseUser | None = None) 
         raise IllegalTransition(
             f"Cycle {cycle.pk} is deciding on promotion and can no longer be cancelled; roll back the model if need be."
         )
-    cycle = CycleRunner.cancel(cycle.pk, by=by)
+    cycle = CycleJob.cancel(cycle.pk, by=by)
     cycle.refresh_from_db()
     for run, cancel in (
         (cycle.training_run, lambda job: training_run_cancel(run=job, by=by)),

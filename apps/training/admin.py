@@ -21,8 +21,8 @@ from apps.registry.selectors import model_version_queue
 from apps.reviews.models import DatasetSnapshot
 from apps.training.choices import EvaluationSplit, ModelKind
 from apps.training.forms import EvaluationRunForm, TrainingRunForm
+from apps.training.jobs import QUEUE_BY_KIND
 from apps.training.models import EpochMetric, EvaluationDataset, EvaluationRun, TrainingRun
-from apps.training.runners import QUEUE_BY_KIND
 from apps.training.services import (
     RunConfigError,
     evaluation_run_cancel,

@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import QuerySet
-from django.db.models.functions import Coalesce
 
-from apps.common.jobs import JobCancelled, JobRunner
+from apps.common.jobs import JobCancelled, ProgressCallback
 from apps.registry.services import (
     artifacts_discard,
     artifacts_publish,
@@ -32,6 +30,7 @@ from apps.registry.services import (
 from apps.reviews.models import Review, SnapshotItem
 from apps.reviews.snapshots import snapshot_examples
 from apps.training.choices import EvaluationSplit, ModelKind
+from apps.training.jobs import EvaluationJob, TrainingJob, staging_dir
 from apps.training.models import (
     EpochMetric,
     EvaluationDatasetItem,
@@ -39,6 +38,7 @@ from apps.training.models import (
     RunPrediction,
     TrainingRun,
 )
+from apps.training.selectors import import_labelled_reviews
 
 if TYPE_CHECKING:
     from workers.ml.config import TrainConfig
@@ -46,27 +46,41 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Transformers train on GPU workers; the TF-IDF baseline is light work for any worker.
-QUEUE_BY_KIND = {ModelKind.TRANSFORMER.value: "gpu", ModelKind.TFIDF.value: "default"}
 PREDICTION_BATCH_SIZE = 2_000
 # Review ids per query when reading the ratings, sources and origin splits the slices need.
 FACET_BATCH_SIZE = 10_000
 
 
-class TrainingRunner(JobRunner[TrainingRun]):
+# --- Execution (on a worker, or in-process with ``manage.py train --now`` / ``evaluate --now``) ----------
+
+
+def training_run_execute(
+    *, run_id: int, worker: str | None = None, on_progress: ProgressCallback | None = None
+) -> TrainingRun | None:
+    """Train the queued run ``run_id`` and record the outcome; returns None if the run was not queued.
+
+    ``on_progress`` also receives every progress event (the command line draws its progress bar with it).
+    Never raises for a failed run: the failure is recorded on the row.
+    """
+    return TrainingRunner.handle(run_id, worker=worker, on_progress=on_progress)
+
+
+def evaluation_run_execute(
+    *, run_id: int, worker: str | None = None, on_progress: ProgressCallback | None = None
+) -> EvaluationRun | None:
+    """Evaluate the queued evaluation ``run_id`` and record metrics and predictions; None if not queued.
+
+    A cancellation stops it after the chunk of reviews being predicted; nothing of it is recorded.
+    """
+    return EvaluationRunner.handle(run_id, worker=worker, on_progress=on_progress)
+
+
+# --- The kinds' bodies -----------------------------------------------------------------------------------
+
+
+class TrainingRunner(TrainingJob):
+    # Declared again so that this runner, not the web's ``TrainingJob``, is the kind a worker looks up.
     model = TrainingRun
-    task_name = "training.run_training"
-    what = "training run"
-    child_process = True
-    distributed = True
-
-    @classmethod
-    def queue_for(cls, job: TrainingRun) -> str:
-        return QUEUE_BY_KIND[job.kind]
-
-    @classmethod
-    def stale_advice(cls) -> str:
-        return " (a new run with the same configuration), with a smaller batch size or max length if it ran out of memory"
 
     def step_values(self, event: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -175,23 +189,10 @@ class TrainingRunner(JobRunner[TrainingRun]):
         if name is not None:
             artifacts_discard(name=name)
 
-    @classmethod
-    def discard_for(cls, pk: int) -> None:
-        shutil.rmtree(staging_dir(pk), ignore_errors=True)
 
-
-class EvaluationRunner(JobRunner[EvaluationRun]):
+class EvaluationRunner(EvaluationJob):
+    # Declared again so that this runner, not the web's ``EvaluationJob``, is the kind a worker looks up.
     model = EvaluationRun
-    task_name = "training.run_evaluation"
-    what = "evaluation run"
-    child_process = True
-
-    @classmethod
-    def queue_for(cls, job: EvaluationRun) -> str:
-        from apps.registry.selectors import model_version_queue
-
-        # An ensemble goes where its members run: to a GPU worker when one is a transformer.
-        return model_version_queue(job.model_version)
 
     def run(self) -> None:
         from workers.ml.inference import evaluate
@@ -310,16 +311,6 @@ def evaluation_examples(evaluation: EvaluationRun) -> list[Example]:
     return examples_of(snapshot_examples(snapshot=evaluation.snapshot_id, split=evaluation.split))
 
 
-def import_labelled_reviews(import_id: int | None) -> QuerySet[Review]:
-    """The reviews an import added that have a label, ``label`` annotated: the gold one, else the resolved human one."""
-    return (
-        Review.objects.filter(import_job_id=import_id)
-        .annotate(label=Coalesce("gold_label", "resolution__label"))
-        .filter(label__isnull=False)
-        .order_by("id")
-    )
-
-
 def review_facets(review_ids: list[int]) -> dict[int, tuple[int | None, str, str]]:
     """``{review id: (rating, source, origin split)}``: what the slices cut by besides the text."""
     facets: dict[int, tuple[int | None, str, str]] = {}
@@ -378,8 +369,3 @@ def _device_for(kind: str) -> str:
     from workers.ml.devices import describe_device
 
     return describe_device()[0]
-
-
-def staging_dir(run_id: int) -> Path:
-    """Where a run writes until it succeeds; named by run id so the reaper can remove what a dead worker left."""
-    return Path(settings.ARTIFACT_ROOT) / ".incomplete" / f"run-{run_id}"

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 
 from apps.common.choices import JobStatus
 from apps.registry.models import ModelVersion
+from apps.reviews.models import Review
 from apps.training.choices import ModelKind
+from apps.training.jobs import QUEUE_BY_KIND
 from apps.training.models import EpochMetric, EvaluationRun, RunPrediction, TrainingRun
-from apps.training.runners import QUEUE_BY_KIND
 
 
 @dataclass(frozen=True)
@@ -291,4 +293,14 @@ def evaluation_predictions_of_reviews(*, evaluation_ids: list[int], review_ids: 
         RunPrediction.objects.filter(evaluation_run_id__in=evaluation_ids, review_id__in=review_ids)
         .select_related("review")
         .order_by("review_id", "evaluation_run_id")
+    )
+
+
+def import_labelled_reviews(import_id: int | None) -> QuerySet[Review]:
+    """The reviews an import added that have a label, ``label`` annotated: the gold one, else the resolved human one."""
+    return (
+        Review.objects.filter(import_job_id=import_id)
+        .annotate(label=Coalesce("gold_label", "resolution__label"))
+        .filter(label__isnull=False)
+        .order_by("id")
     )

@@ -1,8 +1,8 @@
-"""Training and evaluation runs: check and queue them, execute them on a worker, cancel, retry.
+"""Training and evaluation runs: check and queue them, cancel, retry (executing them is ``apps.training.runners``).
 
-A run is a kind of job (``apps.common.jobs``; what it does on a worker is in ``apps.training.runners``):
-queueing, claiming, heartbeat, progress, cancellation, the reaper and the re-sending of lost messages
-are the job mechanism's, the same for every kind.
+A run is a kind of job (``apps.common.jobs``; its kinds are in ``apps.training.jobs``, what it does on a
+worker is in ``apps.training.runners``): queueing, claiming, heartbeat, progress, cancellation, the reaper
+and the re-sending of lost messages are the job mechanism's, the same for every kind.
 """
 
 from __future__ import annotations
@@ -11,18 +11,14 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from apps.common.choices import JobStatus
-from apps.common.jobs import ProgressCallback
 from apps.common.models import IllegalTransition
 from apps.registry.models import ModelVersion
 from apps.reviews.models import DatasetSnapshot, ImportJob, Review
 from apps.reviews.snapshots import snapshot_label_counts
 from apps.training.choices import SNAPSHOT_SPLITS, EvaluationSplit
+from apps.training.jobs import EvaluationJob, TrainingJob
 from apps.training.models import EvaluationDataset, EvaluationRun, TrainingRun
-from apps.training.runners import (
-    EvaluationRunner,
-    TrainingRunner,
-    import_labelled_reviews,
-)
+from apps.training.selectors import import_labelled_reviews
 from workers.ml.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -112,7 +108,7 @@ def training_run_create(
     if errors:
         raise RunConfigError(errors)
     config = TrainConfig(**hyperparameters)
-    return TrainingRunner.submit(
+    return TrainingJob.submit(
         enqueue=enqueue, snapshot=snapshot, created_by=created_by, notes=notes, **config.to_dict()
     )
 
@@ -122,7 +118,7 @@ def training_run_cancel(*, run: TrainingRun, by: AbstractBaseUser | None = None)
 
     Raises ``IllegalTransition`` for a run that has already finished.
     """
-    return TrainingRunner.cancel(run.pk, by=by)
+    return TrainingJob.cancel(run.pk, by=by)
 
 
 def training_run_retry(*, run: TrainingRun, by: AbstractBaseUser | None = None) -> TrainingRun:
@@ -141,20 +137,6 @@ def training_run_retry(*, run: TrainingRun, by: AbstractBaseUser | None = None) 
 
 def training_config_of(run: TrainingRun) -> TrainConfig:
     return TrainConfig(**{name: getattr(run, name) for name in HYPERPARAMETERS})
-
-
-# --- Training runs: execution (on a worker, or in-process with ``manage.py train --now``) ---------------
-
-
-def training_run_execute(
-    *, run_id: int, worker: str | None = None, on_progress: ProgressCallback | None = None
-) -> TrainingRun | None:
-    """Train the queued run ``run_id`` and record the outcome; returns None if the run was not queued.
-
-    ``on_progress`` also receives every progress event (the command line draws its progress bar with it).
-    Never raises for a failed run: the failure is recorded on the row.
-    """
-    return TrainingRunner.handle(run_id, worker=worker, on_progress=on_progress)
 
 
 # --- Evaluation runs -------------------------------------------------------------------------------------
@@ -243,7 +225,7 @@ def evaluation_run_create(
         snapshot = None
     elif snapshot is None:
         snapshot = model_version.snapshot
-    return EvaluationRunner.submit(
+    return EvaluationJob.submit(
         enqueue=enqueue,
         model_version=model_version,
         snapshot=snapshot,
@@ -256,14 +238,4 @@ def evaluation_run_create(
 
 def evaluation_run_cancel(*, evaluation: EvaluationRun, by: AbstractBaseUser | None = None) -> EvaluationRun:
     """Cancel an evaluation: a queued one at once, a running one before it records its results."""
-    return EvaluationRunner.cancel(evaluation.pk, by=by)
-
-
-def evaluation_run_execute(
-    *, run_id: int, worker: str | None = None, on_progress: ProgressCallback | None = None
-) -> EvaluationRun | None:
-    """Evaluate the queued evaluation ``run_id`` and record metrics and predictions; None if not queued.
-
-    A cancellation stops it after the chunk of reviews being predicted; nothing of it is recorded.
-    """
-    return EvaluationRunner.handle(run_id, worker=worker, on_progress=on_progress)
+    return EvaluationJob.cancel(evaluation.pk, by=by)

@@ -27,7 +27,7 @@ import pytest
 
 from apps.common.roles import INTEGRATION, ML_ADMIN
 from apps.common.services import api_token_create
-from apps.training.services import training_run_execute
+from apps.training.runners import training_run_execute
 from tests.brokering import stand_in_for_task
 from tests.registry.factories import UserFactory, review_text
 

@@ -13,7 +13,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.common.roles import INTEGRATION, ML_ADMIN
-from apps.training.services import training_run_execute
+from apps.training.runners import training_run_execute
 from apps.webhooks.models import WebhookDelivery
 from tests.api.conftest import PASSWORD
 from tests.brokering import stand_in_for_task

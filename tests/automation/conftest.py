@@ -17,7 +17,8 @@ from apps.registry.models import ModelVersion
 from apps.registry.services import model_version_promote
 from apps.reviews.models import DatasetSnapshot, Review
 from apps.reviews.snapshots import snapshot_create
-from apps.training.services import training_run_create, training_run_execute
+from apps.training.runners import training_run_execute
+from apps.training.services import training_run_create
 from tests.registry.factories import UserFactory
 
 POSITIVE = ["wonderful", "brilliant", "moving", "superb", "delightful", "masterful", "charming", "gripping"]

@@ -60,7 +60,8 @@ def test_a_promotion_made_while_a_cycle_promotes_waits_for_it_instead_of_being_r
     from apps.registry.models import ModelVersion
     from apps.registry.services import model_version_promote
     from apps.reviews.snapshots import snapshot_create
-    from apps.training.services import training_run_create, training_run_execute
+    from apps.training.runners import training_run_execute
+    from apps.training.services import training_run_create
 
     baseline = current_model(flipped=True)
     resolve(make_reviews(20, source="new", seed=9))

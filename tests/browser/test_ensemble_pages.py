@@ -15,7 +15,8 @@ from apps.registry.runners import ensemble_build_execute
 from apps.registry.models import ModelVersion
 from apps.registry.services import model_version_promote
 from apps.reviews.snapshots import snapshot_create
-from apps.training.services import training_run_create, training_run_execute
+from apps.training.services import training_run_create
+from apps.training.runners import training_run_execute
 from tests.training.conftest import make_reviews
 
 WIDTHS = (1366, 390)

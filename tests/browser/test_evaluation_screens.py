@@ -17,7 +17,8 @@ from playwright.sync_api import Page, expect
 
 from apps.common.roles import ANALYST, ML_ADMIN
 from apps.training.evaluation_data import evaluation_dataset_create
-from apps.training.services import evaluation_run_create, evaluation_run_execute
+from apps.training.services import evaluation_run_create
+from apps.training.runners import evaluation_run_execute
 from tests.browser.test_what_a_person_sees import axe_source, blocking_violations  # noqa: F401  (fixture)
 from tests.conftest import REPO_ROOT
 from tests.registry.factories import make_version, train_tfidf_artifact

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from apps.automation.jobs import CycleJob
 from apps.automation.models import RetrainingCycle
 from apps.automation.runners import CycleRunner
 from apps.automation.services import cycle_cancel, cycle_start
@@ -47,7 +48,7 @@ def test_an_ml_admin_sees_each_cycle_starts_one_and_watches_it_end_without_a_rel
     monkeypatch.setattr(common, "POLL_SECONDS", 1)
     # The cycle Run now queues stays queued (the site runs in a thread of this process): a worker of
     # another test would otherwise take it at once.
-    monkeypatch.setattr(CycleRunner, "dispatch", classmethod(lambda cls, pk: False))
+    monkeypatch.setattr(CycleJob, "dispatch", classmethod(lambda cls, pk: False))
     current_model(flipped=True)
     policy = policy_for(benchmark, min_new_labels=30)
     resolve(make_reviews(30, source="good labels", seed=31))

@@ -158,7 +158,7 @@ def test_a_cell_of_an_unknown_run_or_label_is_not_found(analyst_client: Client) 
 
 def test_an_ml_admin_starts_a_run_from_the_page_and_lands_on_its_progress(ml_admin_client: Client) -> None:
     snapshot = make_snapshot()
-    with mock.patch("apps.training.runners.TrainingRunner.enqueue") as enqueue:
+    with mock.patch("apps.training.jobs.TrainingJob.enqueue") as enqueue:
         response = ml_admin_client.post(
             "/runs/new/",
             {
@@ -188,7 +188,7 @@ def test_an_ml_admin_cancels_a_queued_run_and_retries_it(ml_admin_client: Client
     run = make_run(make_snapshot(), status=JobStatus.QUEUED)
 
     cancelled = ml_admin_client.post(f"/runs/{run.pk}/cancel/", follow=True)
-    with mock.patch("apps.training.runners.TrainingRunner.enqueue"):
+    with mock.patch("apps.training.jobs.TrainingJob.enqueue"):
         retried = ml_admin_client.post(f"/runs/{run.pk}/retry/", follow=True)
 
     run.refresh_from_db()

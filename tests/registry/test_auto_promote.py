@@ -12,7 +12,8 @@ from apps.registry.services import model_version_auto_promote, model_version_pro
 from apps.reviews.models import DatasetSnapshot
 from apps.reviews.snapshots import snapshot_create
 from apps.training.models import TrainingRun
-from apps.training.services import training_run_create, training_run_execute
+from apps.training.services import training_run_create
+from apps.training.runners import training_run_execute
 from tests.registry.factories import SnapshotFactory, tamper
 from tests.training.conftest import make_reviews
 

@@ -18,13 +18,14 @@ from rest_framework.test import APIClient
 from apps.common.choices import JobStatus
 from apps.predictions.serving import predictor
 from apps.registry.ensembles import EnsembleRequestError, ensemble_build_create
-from apps.registry.runners import ensemble_build_execute
 from apps.registry.models import EnsembleBuild, ModelVersion
+from apps.registry.runners import ensemble_build_execute
 from apps.registry.services import model_version_promote
 from apps.reviews.models import DatasetSnapshot
 from apps.reviews.snapshots import snapshot_create
 from apps.training.models import EvaluationRun
-from apps.training.services import training_run_create, training_run_execute
+from apps.training.runners import training_run_execute
+from apps.training.services import training_run_create
 from tests.registry.factories import SnapshotFactory, UserFactory
 from tests.training.conftest import make_reviews
 from workers.ml.artifacts import verify_artifacts

@@ -34,7 +34,8 @@ from apps.registry.services import (
 from apps.reviews.models import ImportJob
 from apps.reviews.services import review_import
 from apps.reviews.snapshots import snapshot_create
-from apps.training.services import training_run_create, training_run_execute
+from apps.training.services import training_run_create
+from apps.training.runners import training_run_execute
 from tests.brokering import stand_in_for_task
 from tests.conftest import REPO_ROOT
 from tests.registry.factories import UserFactory, make_reviews, train_tfidf_artifact

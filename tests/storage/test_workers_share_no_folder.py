@@ -25,7 +25,7 @@ from apps.reviews.imports import ImportRunner
 from apps.reviews.snapshots import snapshot_create
 from apps.training.choices import ModelKind
 from apps.training.models import TrainingRun
-from apps.training.runners import EvaluationRunner, TrainingRunner
+from apps.training.jobs import EvaluationJob, TrainingJob
 from apps.training.services import training_run_create
 from tests.conftest import WorkerProcess, start_worker, wait_until, worker_environment
 from tests.registry.factories import UserFactory, make_reviews, review_text
@@ -88,7 +88,7 @@ def web_var(
 ) -> Iterator[Path]:
     """This process as a web process: the module's object store, folders of its own, jobs to the module's queue."""
     use_object_store(settings, module_store, tmp_path / "web")
-    for runner in (ImportRunner, TrainingRunner, EvaluationRunner):
+    for runner in (ImportRunner, TrainingJob, EvaluationJob):
         monkeypatch.setattr(runner, "queue_for", classmethod(lambda cls, job: QUEUE))
     predictor.clear()
     yield tmp_path / "web"

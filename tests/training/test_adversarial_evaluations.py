@@ -20,7 +20,8 @@ from apps.training.evaluation_data import (
     read_evaluation_file,
 )
 from apps.training.models import EvaluationDataset, EvaluationRun
-from apps.training.services import evaluation_run_create, evaluation_run_execute
+from apps.training.runners import evaluation_run_execute
+from apps.training.services import evaluation_run_create
 from tests.registry.factories import UserFactory, make_version, train_tfidf_artifact
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from apps.common.roles import ANALYST, ML_ADMIN
 from apps.common.services import api_token_create
 from apps.reviews.models import ImportJob, Review
 from apps.training.models import EvaluationDataset, EvaluationRun
-from apps.training.services import evaluation_run_execute
+from apps.training.runners import evaluation_run_execute
 from tests.registry.factories import UserFactory, make_reviews, make_version, train_tfidf_artifact
 
 pytestmark = pytest.mark.django_db

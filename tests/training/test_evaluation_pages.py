@@ -15,7 +15,8 @@ from django.test import Client
 from apps.common.roles import ANALYST, ML_ADMIN
 from apps.training.evaluation_data import evaluation_dataset_create
 from apps.training.models import EvaluationDataset, EvaluationRun
-from apps.training.services import evaluation_run_create, evaluation_run_execute
+from apps.training.runners import evaluation_run_execute
+from apps.training.services import evaluation_run_create
 from tests.registry.factories import UserFactory, make_reviews, make_version, train_tfidf_artifact
 
 pytestmark = pytest.mark.django_db

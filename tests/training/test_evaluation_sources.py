@@ -14,7 +14,8 @@ from apps.reviews.models import ImportJob, Review
 from apps.reviews.snapshots import snapshot_create
 from apps.training.evaluation_data import EvaluationDataError, evaluation_dataset_create
 from apps.training.models import EvaluationDataset, EvaluationRun
-from apps.training.services import RunConfigError, evaluation_run_create, evaluation_run_execute
+from apps.training.runners import evaluation_run_execute
+from apps.training.services import RunConfigError, evaluation_run_create
 from tests.registry.factories import make_reviews, make_version, train_tfidf_artifact
 
 POSITIVE = "A wonderful, moving film with a superb cast."

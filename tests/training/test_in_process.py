@@ -13,7 +13,8 @@ from apps.labelling.models import Resolution
 from apps.registry.models import ModelVersion
 from apps.reviews.models import DatasetSnapshot, Review
 from apps.training.models import EvaluationRun, TrainingRun
-from apps.training.services import training_run_create, training_run_execute
+from apps.training.runners import training_run_execute
+from apps.training.services import training_run_create
 from tests.training.conftest import make_reviews
 
 # The heartbeat thread has a connection of its own, so these tests commit like a worker would.

@@ -11,9 +11,10 @@ from django.test import Client
 from apps.common.choices import JobStatus
 from apps.common.roles import ANALYST
 from apps.reviews.models import DatasetSnapshot
-from apps.training.models import TrainingRun
-from apps.training.services import RunConfigError, training_run_create, training_run_execute
 from apps.reviews.snapshots import snapshot_create
+from apps.training.models import TrainingRun
+from apps.training.runners import training_run_execute
+from apps.training.services import RunConfigError, training_run_create
 from tests.registry.factories import UserFactory, make_reviews
 from tests.training.conftest import tiny_transformer_settings
 

@@ -15,7 +15,7 @@ from apps.training.choices import EvaluationSplit
 from apps.training.forms import EvaluationRunForm
 from apps.training.management.commands.train import follow, form_errors_message
 from apps.training.models import EvaluationRun
-from apps.training.services import evaluation_run_execute
+from apps.training.runners import evaluation_run_execute
 
 
 class Command(BaseCommand):

@@ -14,9 +14,10 @@ from tqdm import tqdm
 from apps.common.choices import JobStatus
 from apps.common.models import Job
 from apps.training.forms import TrainingRunForm
+from apps.training.jobs import QUEUE_BY_KIND
 from apps.training.models import TrainingRun
-from apps.training.runners import QUEUE_BY_KIND
-from apps.training.services import HYPERPARAMETERS, training_run_execute
+from apps.training.runners import training_run_execute
+from apps.training.services import HYPERPARAMETERS
 from workers.ml.config import TrainConfig
 
 POLL_SECONDS = 1.0
