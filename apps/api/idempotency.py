@@ -34,6 +34,7 @@ from rest_framework.response import Response
 
 from apps.api.errors import ApiError
 from apps.api.models import IdempotencyRecord
+from apps.api.views import signed_in
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -75,7 +76,7 @@ def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
                 {HEADER: "An Idempotency-Key is 1 to 255 visible ASCII characters (no spaces); a UUID works well."}
             )
         fingerprint = request_fingerprint(request)
-        user = request.user
+        user = signed_in(request)
         cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
         IdempotencyRecord.objects.filter(user=user, created_at__lt=cutoff).delete()
         earlier = IdempotencyRecord.objects.filter(user=user, key=key).first()

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from apps.api.errors import ApiError, invalid
 from apps.api.throttles import LoginThrottle
-from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
 from apps.common.models import ApiToken
 from apps.common.services import ApiTokenError, api_token_create, api_token_revoke
 
@@ -123,7 +123,7 @@ class TokenListView(ApiListView):
         examples=[OpenApiExample("Your tokens", value=TOKEN_EXAMPLE, response_only=True)],
     )
     def get(self, request: Request) -> Response:
-        return self.page(ApiToken.objects.filter(user=request.user), ApiTokenSerializer)
+        return self.page(ApiToken.objects.filter(user=signed_in(request)), ApiTokenSerializer)
 
     @extend_schema(
         tags=["auth"],
@@ -139,7 +139,7 @@ class TokenListView(ApiListView):
         body = TokenCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            token, key = api_token_create(user=request.user, name=body.validated_data["name"])
+            token, key = api_token_create(user=signed_in(request), name=body.validated_data["name"])
         except ApiTokenError as error:
             raise invalid({"name": str(error)}) from None
         return created(_new_token_body(token, key), f"/api/tokens/{token.pk}/")
@@ -155,7 +155,7 @@ class TokenDetailView(ApiView):
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(
-            ApiTokenSerializer(get_or_404(ApiToken.objects.filter(user=request.user), pk, "API token")).data
+            ApiTokenSerializer(get_or_404(ApiToken.objects.filter(user=signed_in(request)), pk, "API token")).data
         )
 
     @extend_schema(
@@ -164,6 +164,6 @@ class TokenDetailView(ApiView):
         responses={204: None},
     )
     def delete(self, request: Request, pk: int) -> Response:
-        token = get_or_404(ApiToken.objects.filter(user=request.user), pk, "API token")
+        token = get_or_404(ApiToken.objects.filter(user=signed_in(request)), pk, "API token")
         api_token_revoke(token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from apps.api.errors import invalid
 from apps.api.fields import QueryFilters
 from apps.api.permissions import MANAGE
-from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
 from apps.webhooks.choices import SUBSCRIBABLE_EVENTS, DeliveryStatus, WebhookEvent
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
 from apps.webhooks.services import (
@@ -94,7 +94,7 @@ class WebhookUrlField(serializers.URLField):
         "percent-encoded, no spaces.",
     }
 
-    def to_internal_value(self, data: object) -> str:
+    def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
         if not value.lower().startswith(("http://", "https://")):
             self.fail("scheme")
@@ -200,7 +200,7 @@ class SubscriptionListView(ApiListView):
         body = SubscriptionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            subscription = webhook_subscription_create(**body.validated_data, created_by=request.user)
+            subscription = webhook_subscription_create(**body.validated_data, created_by=signed_in(request))
         except WebhookError as error:
             raise invalid(error.errors) from None
         data = {**SubscriptionSerializer(subscription).data, "secret": subscription.secret}
