@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, F, Q, When
 from django.db.models.functions import Coalesce
 
-from apps.labelling.choices import ResolutionMethod
+from apps.common.labels import ResolutionMethod
 from apps.reviews.choices import Label, LabelSource, OriginSplit, Split
 from apps.reviews.models import DatasetSnapshot, Review, SnapshotItem
 
