@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,10 +211,12 @@ def _new_review_errors(review: NewReview, *, place: str) -> dict[str, str]:
     return errors
 
 
-def review_delete(*, review: Review) -> None:
+def review_delete(*, review: Review, held_by: Iterable[Callable[[Review], str | None]] = ()) -> None:
     """Delete a review with its labels and predictions; refused (``ReviewInUse``) while a snapshot holds it.
 
     Snapshots are frozen: a model trained on one must always be traceable to exactly the reviews it saw.
+    ``held_by`` are the checks of the apps above that keep reviews too (an evaluation file's, for one): each
+    says why the review stays, or None; the first reason refuses the deletion.
     """
     from apps.reviews.models import SnapshotItem
 
@@ -224,15 +226,10 @@ def review_delete(*, review: Review) -> None:
             f"Review {review.pk} is in snapshot{'s' if len(snapshots) > 1 else ''} "
             f"{', '.join(str(pk) for pk in snapshots)}, which never change; it cannot be deleted."
         )
-    from apps.training.models import EvaluationDatasetItem
-
-    datasets = sorted(set(EvaluationDatasetItem.objects.filter(review=review).values_list("dataset_id", flat=True)))
-    if datasets:
-        # An uploaded evaluation file keeps its reviews (protected), so its evaluations stay reproducible.
-        raise ReviewInUse(
-            f"Review {review.pk} is in evaluation file {', '.join(str(pk) for pk in datasets)}, whose reviews stay "
-            "so that its evaluations can be repeated; it cannot be deleted."
-        )
+    for holder in held_by:
+        reason = holder(review)
+        if reason is not None:
+            raise ReviewInUse(reason)
     review.delete()
 
 

@@ -13,7 +13,7 @@ from apps.registry.models import ModelVersion
 from apps.reviews.models import Review
 from apps.training.choices import ModelKind
 from apps.training.jobs import QUEUE_BY_KIND
-from apps.training.models import EpochMetric, EvaluationRun, RunPrediction, TrainingRun
+from apps.training.models import EpochMetric, EvaluationDatasetItem, EvaluationRun, RunPrediction, TrainingRun
 
 
 @dataclass(frozen=True)
@@ -303,4 +303,18 @@ def import_labelled_reviews(import_id: int | None) -> QuerySet[Review]:
         .annotate(label=Coalesce("gold_label", "resolution__label"))
         .filter(label__isnull=False)
         .order_by("id")
+    )
+
+
+def evaluation_files_holding(review: Review) -> str | None:
+    """Why ``review`` cannot be deleted when an uploaded evaluation file holds it, else None.
+
+    An uploaded evaluation file keeps its reviews (protected), so its evaluations stay reproducible.
+    """
+    datasets = sorted(set(EvaluationDatasetItem.objects.filter(review=review).values_list("dataset_id", flat=True)))
+    if not datasets:
+        return None
+    return (
+        f"Review {review.pk} is in evaluation file {', '.join(str(pk) for pk in datasets)}, whose reviews stay "
+        "so that its evaluations can be repeated; it cannot be deleted."
     )

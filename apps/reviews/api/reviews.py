@@ -28,6 +28,7 @@ from apps.reviews.services import (
     review_create_many,
     review_delete,
 )
+from apps.training.selectors import evaluation_files_holding
 
 REVIEW_EXAMPLE = {
     "id": 50231,
@@ -300,7 +301,7 @@ class ReviewDetailView(ApiView):
     def delete(self, request: Request, pk: int) -> Response:
         review = get_or_404(Review.objects.all(), pk, "review")
         try:
-            review_delete(review=review)
+            review_delete(review=review, held_by=[evaluation_files_holding])
         except ReviewInUse as error:
             raise conflict(str(error), code="in_snapshot") from None
         return Response(status=status.HTTP_204_NO_CONTENT)
