@@ -16,7 +16,7 @@ resolved human one), so a detection over an import checks what the next snapshot
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Q
@@ -185,11 +185,3 @@ def _row(
         result=succeeded[-1] if succeeded else None,
     )
 
-
-def __getattr__(name: str) -> Any:
-    # NoiseRunner moved to apps.labelling.runners; workers.tasks.labelling still imports it from here.
-    if name == "NoiseRunner":
-        from apps.labelling.runners import NoiseRunner
-
-        return NoiseRunner
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from apps.labelling.noise import NoiseRunner
+from apps.labelling.runners import NoiseRunner
 
 
 @shared_task(name="labelling.detect_noise", bind=True, acks_late=True, ignore_result=True)
