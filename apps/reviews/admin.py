@@ -43,11 +43,11 @@ class DatasetSnapshotAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "label_source", "train_count", "validation_count", "test_count", "content_hash", "created_at"]
     readonly_fields = [f.name for f in DatasetSnapshot._meta.fields]
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request) -> bool:
         # Every field is computed by snapshot_create from the labelled reviews, so an admin form could only
         # save an empty snapshot. They are made on Label > Snapshot labels, by the API or `create_snapshot`.
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None) -> bool:
         # Snapshots are frozen; they are made with snapshot_create, never edited.
         return False

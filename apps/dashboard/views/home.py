@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
@@ -25,7 +27,7 @@ def home(request: HttpRequest) -> HttpResponse:
     current = current_model_version()
     # The current model's card rides along with each poll (swapped out of band), so the first model
     # becoming current, or a promotion elsewhere, shows without a reload.
-    model_context = {
+    model_context: dict[str, Any] = {
         "current": current,
         "promotion": latest_promotion_to(version=current) if current is not None else None,
         "active_runs": active_runs,

@@ -62,7 +62,7 @@ class Command(BaseCommand):
         path = Path(options["file"]) if options["file"] else None
         if path is not None and not path.is_file():
             raise CommandError(f"There is no file {path}.")
-        with path.open("rb") if path else nullcontext() as handle:  # type: ignore[attr-defined]
+        with path.open("rb") if path else nullcontext() as handle:
             form = EvaluationRunForm(data=data, files={"file": File(handle, name=path.name)} if path else None)
             if not form.is_valid():
                 raise CommandError(form_errors_message(form, "The evaluation was not started"))
