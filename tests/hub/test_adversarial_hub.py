@@ -16,8 +16,8 @@ import pytest
 
 from apps.common.choices import JobStatus
 from apps.registry.hub import hub_publish_submit
-from apps.registry.runners import HubRunner
 from apps.registry.models import HubJob
+from apps.registry.runners import HubRunner
 from tests.hub.conftest import RecordingHub
 from tests.hub.test_publish import REPO, transformer_artifact, version  # noqa: F401 (fixtures)
 from workers.ml.hub import HubError, fetch_external, import_external, repo_id_problem

@@ -23,8 +23,8 @@ from apps.common.choices import JobStatus
 from apps.common.roles import ANALYST, ML_ADMIN
 from apps.common.services import api_token_create
 from apps.registry.hub import hub_publish_submit
-from apps.registry.runners import HubRunner
 from apps.registry.models import HubJob, ModelVersion
+from apps.registry.runners import HubRunner
 from apps.reviews.models import DatasetSnapshot
 from tests.hub.conftest import REVIEWS, RecordingHub
 from tests.registry.factories import (

@@ -14,8 +14,8 @@ from django.core.management.base import CommandError
 
 from apps.common.choices import JobStatus
 from apps.registry.hub import hub_register_submit
-from apps.registry.runners import HubRunner
 from apps.registry.models import HubJob, ModelVersion
+from apps.registry.runners import HubRunner
 from apps.registry.services import model_version_artifact_dir, model_version_promote
 from apps.reviews.models import DatasetSnapshot
 from apps.reviews.snapshots import snapshot_create

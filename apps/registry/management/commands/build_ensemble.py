@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.common.choices import JobStatus
 from apps.registry.ensembles import EnsembleRequestError, ensemble_build_create, ensemble_queue
-from apps.registry.runners import ensemble_build_execute
 from apps.registry.models import EnsembleBuild, ModelVersion
+from apps.registry.runners import ensemble_build_execute
 from apps.training.management.commands.train import follow
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.registry.hub import hub_publish_submit
-from apps.registry.runners import HubRunner
 from apps.registry.management.commands.hub_register import finish
 from apps.registry.models import ModelVersion
+from apps.registry.runners import HubRunner
 from workers.ml.hub import HubError
 
 
@@ -43,6 +43,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         if options["now"]:
             HubRunner.handle(job.pk)
-        job = finish(self, job, wait=not options["no_wait"])
-        if job is not None:
-            self.stdout.write(self.style.SUCCESS(f"Published model version {version.pk} to {job.result_url} ({job.commit_oid})."))
+        finished = finish(self, job, wait=not options["no_wait"])
+        if finished is not None:
+            self.stdout.write(
+                self.style.SUCCESS(f"Published model version {version.pk} to {finished.result_url} ({finished.commit_oid}).")
+            )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.common.choices import JobStatus
 from apps.registry.hub import hub_register_submit
+from apps.registry.models import HubJob, ModelVersion
 from apps.registry.runners import HubRunner
-from apps.registry.models import HubJob
 from apps.reviews.models import DatasetSnapshot
 from apps.training.management.commands.train import follow
 from workers.ml.hub import HubError
@@ -58,9 +58,10 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         if options["now"]:
             HubRunner.handle(job.pk)
-        job = finish(self, job, wait=not options["no_wait"])
-        if job is not None:
-            version = job.model_version
+        finished = finish(self, job, wait=not options["no_wait"])
+        if finished is not None:
+            # A register job that succeeded has registered its version.
+            version = cast(ModelVersion, finished.model_version)
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Registered {options['source']} as model version {version.pk}: test accuracy "
