@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from apps.common.choices import JobStatus
 from apps.common.models import IllegalTransition
-from apps.registry.models import ModelVersion
 from apps.reviews.models import DatasetSnapshot, ImportJob, Review
 from apps.reviews.snapshots import snapshot_label_counts
 from apps.training.choices import SNAPSHOT_SPLITS, EvaluationSplit
@@ -23,6 +22,8 @@ from workers.ml.config import TrainConfig
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
+
+    from apps.registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 HYPERPARAMETERS = (
