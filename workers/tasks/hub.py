@@ -1,7 +1,7 @@
 """Hugging Face Hub jobs: publishing a version (queue ``default``) and registering a model trained elsewhere
 (queue ``gpu``, it scores the model on a test split).
 
-Thin: the task takes a job id and hands it to its kind of job (``apps.registry.hub.HubRunner``), which claims
+Thin: the task takes a job id and hands it to its kind of job (``apps.registry.runners.HubRunner``), which claims
 the row under a lock, so a redelivered message never uploads or registers twice.
 """
 

@@ -1,7 +1,7 @@
 """Batch prediction tasks.
 
 Thin, like the training tasks. ``run_batch_prediction`` hands the job to its kind of job
-(``apps.predictions.batch.BatchPredictionRunner``): the first message claims it, plans its chunks and
+(``apps.predictions.runners.BatchPredictionRunner``): the first message claims it, plans its chunks and
 works them; a redelivered one (its worker died) finds it running and joins it, so the job resumes.
 ``join_batch_prediction`` is how the job asks other workers on its queue to take chunks too.
 """

@@ -1,7 +1,7 @@
 """Ensemble builds, on queue ``gpu`` when a member is a transformer, else ``default``.
 
 Thin, like the training tasks: the task takes a build id and hands it to its kind of job
-(``apps.registry.ensembles.EnsembleBuildRunner``), which claims the row under a lock and does the work
+(``apps.registry.runners.EnsembleBuildRunner``), which claims the row under a lock and does the work
 in a process of its own.
 """
 
