@@ -10,7 +10,7 @@ from apps.common import api as tokens
 from apps.predictions import api as predictions
 from apps.reviews import api as reviews
 from apps.training import api as training
-from apps.training import api_evaluations as evaluations
+from apps.training.api import evaluation_datasets as evaluations
 from apps.webhooks import api as webhooks
 
 app_name = "api"
