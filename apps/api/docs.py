@@ -6,13 +6,14 @@ a signed-out browser to the login page and back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
-from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated, OperandHolder, SingleOperandHolder
 from rest_framework.request import Request
 
 
@@ -28,7 +29,7 @@ class SchemaView(SpectacularJSONAPIView):
 
 
 class _SignInFirst:
-    permission_classes = [AllowAny]
+    permission_classes: Sequence[type[BasePermission] | OperandHolder | SingleOperandHolder] = [AllowAny]
 
     @extend_schema(exclude=True)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers, set_response_etag
 
 API_PREFIX = "/api/"
@@ -26,6 +26,7 @@ class ApiConditionalGetMiddleware:
             or not request.path.startswith(API_PREFIX)
             or response.status_code != 200
             or response.streaming
+            or not isinstance(response, HttpResponse)
         ):
             return response
         if not response.has_header("ETag"):
@@ -33,4 +34,6 @@ class ApiConditionalGetMiddleware:
         # Answers depend on who asks: shared caches must not serve one user's answer to another.
         patch_cache_control(response, private=True, no_cache=True)
         patch_vary_headers(response, ["Authorization", "Cookie"])
-        return get_conditional_response(request, etag=response["ETag"], response=response)
+        conditional = get_conditional_response(request, etag=response["ETag"], response=response)
+        assert conditional is not None  # given a response, it answers with that one or a 304/412
+        return conditional

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import Direction, OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
@@ -69,7 +69,8 @@ class ErrorDetailSerializer(serializers.Serializer):
         help_text="A stable word to branch on: invalid, not_authenticated, permission_denied, not_found, conflict, throttled..."
     )
     message = serializers.CharField(help_text="What went wrong and what to do, for a person.")
-    fields = serializers.DictField(
+    # The serializer's metaclass takes declared fields out of the class, so ``Serializer.fields`` stays as it is.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.CharField(),
         help_text='One message per input that was wrong, e.g. {"texts[2]": "The review is empty..."}; "body" for the request as a whole.',
     )
@@ -138,7 +139,7 @@ class PredictRequestSchema(OpenApiSerializerExtension):
 
 
 class ApiAutoSchema(AutoSchema):
-    def get_serializer_name(self, serializer: Any, direction: str) -> str:
+    def get_serializer_name(self, serializer: Any, direction: Direction) -> str:
         """A serializer of another app's model is named after its own app too ("LabellingReview").
 
         Several apps show the same model their own way; without this, their components would share one
@@ -154,7 +155,8 @@ class ApiAutoSchema(AutoSchema):
             return own_app.capitalize() + name
         return name
 
-    def get_description(self) -> str:
+    # drf-spectacular's AutoSchema itself narrows ViewInspector's get_description(path, method) to this.
+    def get_description(self) -> str:  # type: ignore[override]
         description = super().get_description() or ""
         if self._is_public() or not hasattr(self.view, "required"):
             # Views outside apps.api's ApiView say in their own words who may call them.
@@ -163,7 +165,7 @@ class ApiAutoSchema(AutoSchema):
         roles = "Any signed-in user." if wanted == Capability.SIGNED_IN else f"Roles: {HOLDERS[wanted]}."
         return f"{description}\n\n**{roles}**".strip()
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Direction = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         for code, response in responses.items():
             # A view that names an error status without a body gets the error envelope there.

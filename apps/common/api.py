@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
@@ -99,7 +100,8 @@ class TokenLoginView(ApiView):
         user = authenticate(
             request._request, username=body.validated_data["username"], password=body.validated_data["password"]
         )
-        if user is None:
+        # The backends give back a User (the project's user model) or None.
+        if not isinstance(user, User):
             raise ApiError(
                 status.HTTP_400_BAD_REQUEST,
                 "invalid_credentials",

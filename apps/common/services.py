@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.common.models import ApiToken
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 PREFIX_LENGTH = 8
 # 32 random bytes: 43 URL-safe characters.
@@ -26,7 +26,7 @@ class ApiTokenError(ValueError):
     """A token cannot be created as asked; the message says why."""
 
 
-def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """A new token for ``user``, and its key: the only time the key exists outside the client.
 
     The database keeps the key's sha256 only, so a leaked database leaks no usable key.

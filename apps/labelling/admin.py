@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -39,6 +40,7 @@ class LabellingQueueAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: LabellingQueue, form: Any, change: bool) -> None:
         if not change:
+            assert isinstance(request.user, User)  # the admin lets signed-in staff in only
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 

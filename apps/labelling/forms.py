@@ -34,6 +34,18 @@ class AnalystChoiceField(forms.ModelMultipleChoiceField):
         return str(obj.get_username())
 
 
+class ImportChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.source} ({obj.rows_created:,} new reviews)"
+
+
+def model_choices(form: forms.BaseForm, name: str) -> forms.ModelChoiceField:
+    """The form's field ``name``, one that chooses among rows (its queryset is set when the form is made)."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ModelChoiceField)  # declared, or made from a foreign key, as one
+    return field
+
+
 class QueueForm(forms.ModelForm):
     """A new queue: its pool (and the snapshot split or import it names), strategy, overlap and analysts."""
 
@@ -53,6 +65,7 @@ class QueueForm(forms.ModelForm):
             "pool_import": "Import",
             "overlap": "Analysts per review",
         }
+        field_classes = {"pool_import": ImportChoiceField}
         help_texts = {
             "pool": "Which reviews the queue holds. A snapshot's split needs the snapshot and split; "
             "an import, the import.",
@@ -63,14 +76,14 @@ class QueueForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["annotators"].queryset = analysts()
-        self.fields["pool_snapshot"].queryset = DatasetSnapshot.objects.order_by("-created_at")
-        self.fields["pool_import"].queryset = ImportJob.objects.filter(status="succeeded").order_by("-created_at")
-        self.fields["pool_import"].label_from_instance = lambda job: f"{job.source} ({job.rows_created:,} new reviews)"
+        model_choices(self, "annotators").queryset = analysts()
+        model_choices(self, "pool_snapshot").queryset = DatasetSnapshot.objects.order_by("-created_at")
+        model_choices(self, "pool_import").queryset = ImportJob.objects.filter(status="succeeded").order_by("-created_at")
         self.fields["overlap"].widget.attrs.update(min=1, max=MAX_OVERLAP)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # ModelForm.clean gives back cleaned_data
         if self.errors:
             return cleaned
         errors = queue_errors(
@@ -100,7 +113,7 @@ class QueueEditForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["annotators"].queryset = analysts()
+        model_choices(self, "annotators").queryset = analysts()
 
 
 class SettleForm(forms.Form):

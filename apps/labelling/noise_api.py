@@ -84,6 +84,13 @@ class NoiseOverviewSerializer(serializers.Serializer):
     latest_status = serializers.CharField(allow_null=True)
 
 
+def _scope_name(row: NoiseRow) -> str:
+    if row.snapshot is not None:
+        return row.snapshot.name
+    assert row.import_job is not None  # a row is about a snapshot or, failing that, an import
+    return row.import_job.source_name or row.import_job.source
+
+
 def overview_row(row: NoiseRow) -> dict[str, Any]:
     result, latest = row.result, row.latest
     return {
@@ -91,7 +98,7 @@ def overview_row(row: NoiseRow) -> dict[str, Any]:
         "snapshot": row.snapshot.pk if row.snapshot is not None else None,
         "split": row.split,
         "import_job": row.import_job.pk if row.import_job is not None else None,
-        "name": row.snapshot.name if row.snapshot is not None else (row.import_job.source_name or row.import_job.source),
+        "name": _scope_name(row),
         "reviews": result.reviews if result else None,
         "estimated_wrong_labels": result.estimated_issues if result else None,
         "estimated_wrong_share": result.estimated_share if result else None,

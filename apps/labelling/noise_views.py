@@ -6,6 +6,8 @@ none is; without JavaScript the page shows the same on a reload.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeVar
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,6 +25,11 @@ from apps.labelling.noise import (
 from apps.labelling.views import ml_admin_required, signed_in
 from apps.reviews.models import DatasetSnapshot, ImportJob
 
+if TYPE_CHECKING:
+    from apps.labelling.views import HtmxRequest
+
+Row = TypeVar("Row", DatasetSnapshot, ImportJob)
+
 TEMPLATE = "labelling/noise.html"
 POLL_SECONDS = 2
 STOP_POLLING = 286
@@ -30,7 +37,7 @@ STOP_POLLING = 286
 
 @ml_admin_required
 @require_http_methods(["GET", "POST"])
-def noise(request: HttpRequest) -> HttpResponse:
+def noise(request: HtmxRequest) -> HttpResponse:
     if request.method == "POST":
         _start(request)
         return redirect("labelling:noise")
@@ -71,7 +78,7 @@ def _start(request: HttpRequest) -> None:
         )
 
 
-def _row(model: type[DatasetSnapshot | ImportJob], value: str | None) -> DatasetSnapshot | ImportJob | None:
+def _row(model: type[Row], value: str | None) -> Row | None:
     if not value:
         return None
     # isdecimal() alone lets '²' or '٣' through, which int() and the pk lookup refuse.

@@ -35,6 +35,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from apps.common.choices import JobStatus
+from apps.labelling import sql
 from apps.labelling.choices import QueuePool, QueueStrategy
 from apps.labelling.models import (
     Assignment,
@@ -255,13 +256,11 @@ def _insert_items(queue: LabellingQueue, ordered: list[tuple[int, float | None]]
     _copy_items([(queue.pk, review_id, rank, score, review_id in done) for rank, (review_id, score) in enumerate(ordered)])
 
 
-def _copy_items(rows: list[tuple[int, int, int, float | None, bool]]) -> None:
+def _copy_items(rows: Sequence[tuple[int, int, int, float | None, bool]]) -> None:
     """Write ``(queue id, review id, rank, score, is_done)`` rows: COPY on PostgreSQL, bulk inserts elsewhere."""
     if _has_copy():
-        quote = connection.ops.quote_name
-        meta = QueueItem._meta
-        columns = ", ".join(quote(meta.get_field(name).column) for name in ("queue", "review", "rank", "score", "is_done"))
-        statement = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
+        columns = sql.columns(QueueItem, ("queue", "review", "rank", "score", "is_done"))
+        statement = f"COPY {sql.table(QueueItem)} ({columns}) FROM STDIN"
         with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)

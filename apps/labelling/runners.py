@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Case, F, Q, When
 from django.db.models.functions import Coalesce
 
+from apps.labelling import sql
 from apps.labelling.choices import ResolutionMethod
 from apps.labelling.models import NoiseDetection, NoiseScore
 from apps.labelling.noise import NoiseJob, queues_reorder_for_noise
@@ -105,10 +106,8 @@ def _insert_scores(job: NoiseDetection, rows: list[tuple[int, int]], findings: N
         )
     ]
     if connection.vendor == "postgresql":
-        quote = connection.ops.quote_name
-        meta = NoiseScore._meta
-        columns = ", ".join(quote(meta.get_field(name).column) for name in SCORE_COLUMNS)
-        statement = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
+        columns = sql.columns(NoiseScore, SCORE_COLUMNS)
+        statement = f"COPY {sql.table(NoiseScore)} ({columns}) FROM STDIN"
         with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
             for row in values:
                 copy.write_row(row)

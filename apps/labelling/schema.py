@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - exercised only where drf-spectacular i
         def __getattr__(self, name: str) -> None:
             return None
 
-    extend_schema = extend_schema_field = extend_schema_view = _unchanged  # type: ignore[assignment]
+    extend_schema = extend_schema_field = extend_schema_view = _unchanged
     OpenApiExample = OpenApiParameter = OpenApiResponse = _Anything  # type: ignore[assignment,misc]
     OpenApiTypes = _Anything()  # type: ignore[assignment,misc]
 

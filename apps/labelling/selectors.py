@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
@@ -27,6 +27,8 @@ from apps.reviews.choices import Label
 from apps.reviews.models import Review
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
     from django.contrib.auth.models import User
 
 CONFLICTS_PAGE = 100
@@ -159,7 +161,7 @@ def analyst_progress(*, queue: LabellingQueue) -> list[AnalystProgress]:
     names = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
     rows = []
     for user_id in sorted(user_ids, key=lambda pk: names.get(pk, "")):
-        counts = work.get(user_id, {})
+        counts: Mapping[str, Any] = work.get(user_id, {})
         gold = accuracy.get(user_id)
         rows.append(
             AnalystProgress(
@@ -178,7 +180,8 @@ def analyst_progress(*, queue: LabellingQueue) -> list[AnalystProgress]:
 
 def _gold_accuracy(annotations: QuerySet[Annotation]) -> list[GoldAccuracy]:
     rows = annotations.filter(review__gold_label__isnull=False).values_list("user_id", "label", "review__gold_label")
-    return gold_accuracy(rows.iterator(chunk_size=10_000))
+    # The filter keeps reviews with a gold label only, so the third value is never None.
+    return gold_accuracy(cast("Iterator[tuple[int, int, int]]", rows.iterator(chunk_size=10_000)))
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,8 @@ def _current_suggestions(review_ids: list[int]) -> dict[int, Prediction]:
         .order_by("review_id", "created_at", "pk")
         .only("review_id", "label", "confidence", "prob_positive", "prob_negative", "model_version_id")
     )
-    return {prediction.review_id: prediction for prediction in predictions}
+    # The filter keeps these reviews' predictions only, none without a review.
+    return {prediction.review_id: prediction for prediction in predictions if prediction.review_id is not None}
 
 
 def resolution_counts() -> dict[str, int]:

@@ -67,6 +67,14 @@ def assignment_ttl() -> timedelta:
 # --- Queues ----------------------------------------------------------------------------------------------
 
 
+def _name_taken(name: str, queue: LabellingQueue | None) -> bool:
+    """Whether another queue than ``queue`` (a saved one, or none) has this name."""
+    others = LabellingQueue.objects.filter(name=name)
+    if queue is not None and queue.pk is not None:
+        others = others.exclude(pk=queue.pk)
+    return others.exists()
+
+
 def queue_errors(
     *,
     name: str,
@@ -87,7 +95,7 @@ def queue_errors(
         errors["name"] = "Give the queue a name analysts will recognise, e.g. 'Unlabelled, most uncertain first'."
     elif len(name) > longest:
         errors["name"] = f"A queue name is at most {longest} characters (got {len(name)})."
-    elif LabellingQueue.objects.filter(name=name).exclude(pk=getattr(queue, "pk", None)).exists():
+    elif _name_taken(name, queue):
         errors["name"] = f"There is already a queue named {name!r}; choose another name."
     if strategy not in QueueStrategy.values:
         errors["strategy"] = f"Unknown strategy {strategy!r}: choose one of {', '.join(QueueStrategy.values)}."
@@ -329,6 +337,7 @@ def annotation_create(*, queue: LabellingQueue, user: User, review_id: int, labe
         item = next((row for row in items if row.queue_id == queue.pk), None)
         state = sql.label_state(queue_id=queue.pk, review_id=review_id, user_id=user.pk)
         if state.resolution_method is not None:
+            assert state.resolution_label is not None  # a resolution's label is NOT NULL
             method = ResolutionMethod(state.resolution_method).label.lower()
             raise AlreadyResolved(
                 f"Review {review_id} is already resolved ({method}: {Label(state.resolution_label).label}); "

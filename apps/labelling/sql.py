@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.utils import timezone
 
 from apps.labelling.models import Annotation, Assignment, LabellingPreference, QueueItem, Resolution
@@ -36,6 +36,16 @@ _LIVE = (
 
 def table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
+
+
+def columns(model: type[Model], names: Iterable[str]) -> str:
+    """The quoted columns of the model's fields ``names``, comma-separated (for a COPY)."""
+    quoted = []
+    for name in names:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field) and field.column is not None  # names are the model's own concrete fields
+        quoted.append(connection.ops.quote_name(field.column))
+    return ", ".join(quoted)
 
 
 def moment(value: datetime) -> Any:

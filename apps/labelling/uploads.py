@@ -34,7 +34,7 @@ from apps.reviews.importers.rows import checked_external_id, checked_label, chec
 from apps.reviews.services import ImportResult, review_import
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
     from django.core.files.uploadedfile import UploadedFile
 
 FORMATS = {"csv": "CSV", "jsonl": "JSON Lines", "txt": "plain text"}
@@ -81,7 +81,7 @@ def review_upload(
     file: UploadedFile,
     file_format: str | None = None,
     source_name: str | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> ImportResult:
     """Check the uploaded file whole, then import its reviews; raises ``UploadError`` with nothing imported."""
     filename = PurePath(file.name or "upload").name
@@ -127,7 +127,7 @@ def read_upload(file: UploadedFile, *, file_format: str, filename: str) -> Itera
 
 def _text_lines(file: UploadedFile, filename: str) -> Iterator[str]:
     file.seek(0)
-    handle: IO[bytes] = file  # type: ignore[assignment]
+    handle: IO[bytes] = file
     for number, raw in enumerate(handle, start=1):
         try:
             line = raw.decode("utf-8")

