@@ -6,7 +6,7 @@ added through ``batch_prediction_job_create``, which validates the pool and queu
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -21,6 +21,9 @@ from apps.predictions.batch import (
     queue_for,
 )
 from apps.predictions.models import BatchPredictionJob, Prediction
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # the admin lets only signed-in staff in
 
 CREATE_FIELDS = ["model_version", "pool", "snapshot", "split", "import_job"]
 
@@ -116,7 +119,7 @@ class BatchPredictionJobAdmin(admin.ModelAdmin):
             snapshot=data.get("snapshot"),
             split=data.get("split") or "",
             import_job=data.get("import_job"),
-            created_by=request.user,
+            created_by=cast("User", request.user),
         )
         # The admin goes on with ``obj`` (the log entry, the redirect): make it the row the service made.
         obj.pk = created.pk
@@ -135,7 +138,7 @@ class BatchPredictionJobAdmin(admin.ModelAdmin):
         done = []
         for job in queryset:
             try:
-                batch_prediction_job_cancel(job=job, by=request.user)
+                batch_prediction_job_cancel(job=job, by=cast("User", request.user))
             except IllegalTransition as error:
                 self.message_user(request, str(error), messages.WARNING)
             else:

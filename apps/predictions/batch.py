@@ -26,7 +26,7 @@ from apps.reviews.choices import Split
 from apps.reviews.models import Review
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from apps.registry.models import ModelVersion
     from apps.reviews.models import DatasetSnapshot, ImportJob
@@ -84,7 +84,7 @@ def batch_prediction_job_create(
     snapshot: DatasetSnapshot | None = None,
     split: str = "",
     import_job: ImportJob | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     enqueue: bool = True,
 ) -> BatchPredictionJob:
     """Create a queued batch job and send it to a worker when the transaction commits.
@@ -110,7 +110,7 @@ def batch_prediction_job_create(
     )
 
 
-def batch_prediction_job_cancel(*, job: BatchPredictionJob, by: AbstractBaseUser | None = None) -> BatchPredictionJob:
+def batch_prediction_job_cancel(*, job: BatchPredictionJob, by: User | None = None) -> BatchPredictionJob:
     """Cancel a job: a queued one at once, a running one after the chunk it is predicting.
 
     Raises ``IllegalTransition`` for a job that has already finished.

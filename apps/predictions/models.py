@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.conf import settings
 from django.db import models
 
@@ -7,6 +9,9 @@ from apps.common.labels import QueuePool
 from apps.common.models import Job
 from apps.predictions.choices import PredictionSource
 from apps.reviews.choices import Label, Split
+
+if TYPE_CHECKING:
+    from apps.registry.models import ModelVersion
 
 
 class BatchPredictionJob(Job):
@@ -77,12 +82,18 @@ class Prediction(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    if TYPE_CHECKING:
+        # Set by apps.predictions.services.prediction_create_many on the predictions it returns; not database fields.
+        served_version: ModelVersion
+        members: list[dict[str, Any]]
+
     @property
     def shown_text(self) -> str:
         """The text that was predicted: its own, or its review's (select_related("review") saves a query)."""
-        if self.text or self.review_id is None:
+        if self.text:
             return self.text
-        return self.review.text
+        review = self.review  # None, with no query, when review_id is None
+        return review.text if review is not None else self.text
 
     class Meta:
         ordering = ["-created_at"]

@@ -12,7 +12,7 @@ from apps.predictions.models import Prediction
 from apps.predictions.serving import predictor
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from apps.reviews.models import Review
 
@@ -61,7 +61,7 @@ def prediction_create_many(
     *,
     texts: list[str],
     source: PredictionSource | str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     reviews: Sequence[Review | None] | None = None,
 ) -> list[Prediction]:
     """Predict `texts` with the current model version and store one Prediction per text, in order.
@@ -105,6 +105,6 @@ def prediction_create_many(
     else:
         predictions = Prediction.objects.bulk_create(predictions)
     for prediction, answer in zip(predictions, batch.answers):
-        prediction.served_version = batch.model_version  # type: ignore[attr-defined]
-        prediction.members = list(answer.members)  # type: ignore[attr-defined]
+        prediction.served_version = batch.model_version
+        prediction.members = list(answer.members)
     return predictions

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
@@ -12,12 +12,17 @@ from apps.predictions.forms import PredictForm
 from apps.predictions.serving import ModelUnavailable, NoCurrentModel
 from apps.predictions.services import PredictionInputError, prediction_create_many
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # analyst_page lets only signed-in users in
+
+    from apps.labelling.views import HtmxRequest
+
 TEMPLATE = "predictions/predict.html"
 
 
 @analyst_page
 @require_http_methods(["GET", "POST"])
-def predict(request: HttpRequest) -> HttpResponse:
+def predict(request: HtmxRequest) -> HttpResponse:
     """The prediction form; with HTMX a POST answers with the result fragment only.
 
     Problems (a bad review, no current model) are shown in the page with status 200, as form errors
@@ -29,7 +34,7 @@ def predict(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 [context["prediction"]] = prediction_create_many(
-                    texts=[form.cleaned_data["text"]], source=PredictionSource.FORM, user=request.user
+                    texts=[form.cleaned_data["text"]], source=PredictionSource.FORM, user=cast("User", request.user)
                 )
             except PredictionInputError as error:
                 for message in error.errors.values():

@@ -13,7 +13,7 @@ from apps.api.fields import IdFilterField, QueryFilters, RelatedIdField
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_DATA
 from apps.api.throttles import BulkThrottle
-from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
 from apps.common.choices import JobStatus
 from apps.common.labels import QueuePool
 from apps.common.models import IllegalTransition
@@ -65,7 +65,8 @@ class BatchJobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_created_by(self, job: BatchPredictionJob) -> str | None:
-        return job.created_by.get_username() if job.created_by_id else None
+        created_by = job.created_by
+        return created_by.get_username() if created_by is not None else None
 
 
 class BatchJobDetailSerializer(BatchJobSerializer):
@@ -157,7 +158,7 @@ class BatchJobListView(ApiListView):
         body = BatchJobCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            job = batch_prediction_job_create(**body.validated_data, created_by=request.user)
+            job = batch_prediction_job_create(**body.validated_data, created_by=signed_in(request))
         except BatchJobError as error:
             raise invalid(error.errors) from None
         return created(
@@ -200,7 +201,7 @@ class BatchJobCancelView(ApiView):
     def post(self, request: Request, pk: int) -> Response:
         job = get_or_404(BatchPredictionJob.objects.all(), pk, "batch prediction job")
         try:
-            batch_prediction_job_cancel(job=job, by=request.user)
+            batch_prediction_job_cancel(job=job, by=signed_in(request))
         except IllegalTransition as error:
             raise conflict(str(error)) from None
         return Response(

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from apps.api.errors import ApiError, invalid
 from apps.api.permissions import PREDICT
 from apps.api.throttles import PredictThrottle
-from apps.api.views import ApiView
+from apps.api.views import ApiView, signed_in
 from apps.predictions.choices import PredictionSource
 from apps.predictions.models import Prediction
 from apps.predictions.services import PredictionInputError, prediction_create_many
@@ -115,7 +115,7 @@ class EnsembleMemberAnswerSerializer(serializers.Serializer):
 
 
 class PredictionAnswerSerializer(serializers.Serializer):
-    label = serializers.ChoiceField(choices=["negative", "positive"])
+    label = serializers.ChoiceField(choices=["negative", "positive"])  # type: ignore[assignment]  # a field named "label" shadows Field.label in the stubs
     label_id = serializers.IntegerField(help_text="0 negative, 1 positive.")
     confidence = serializers.FloatField(help_text="The probability of the label given.")
     probabilities = ProbabilitiesSerializer()
@@ -212,7 +212,7 @@ class PredictView(ApiView):
         field = "text" if single else "texts"
         texts = [serializer.validated_data["text"]] if single else serializer.validated_data["texts"]
         try:
-            predictions = prediction_create_many(texts=texts, source=PredictionSource.API, user=request.user)
+            predictions = prediction_create_many(texts=texts, source=PredictionSource.API, user=signed_in(request))
         except PredictionInputError as error:
             # The service names problems "texts[i]"; a single review is the body's "text".
             raise invalid({(field if single else name): message for name, message in error.errors.items()}) from None

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from apps.api.fields import IdFilterField, LabelField, QueryFilters
 from apps.api.permissions import PREDICT, READ_DATA, can
-from apps.api.views import ApiListView, ApiView, get_or_404
+from apps.api.views import ApiListView, ApiView, get_or_404, signed_in
 from apps.predictions.api.predict import ProbabilitiesSerializer
 from apps.predictions.choices import PredictionSource
 from apps.predictions.models import Prediction
@@ -36,7 +36,7 @@ class StoredPredictionSerializer(serializers.ModelSerializer):
     text = serializers.CharField(
         source="shown_text", read_only=True, help_text="The text predicted (a batch prediction's is its review's)."
     )
-    label = LabelField()
+    label = LabelField()  # type: ignore[assignment]  # a field named "label" shadows Field.label in the stubs
     probabilities = serializers.SerializerMethodField()
     user = serializers.SerializerMethodField()
 
@@ -53,15 +53,16 @@ class StoredPredictionSerializer(serializers.ModelSerializer):
         return {"negative": prediction.prob_negative, "positive": prediction.prob_positive}
 
     def get_user(self, prediction: Prediction) -> str | None:
-        return prediction.user.get_username() if prediction.user_id else None
+        user = prediction.user
+        return user.get_username() if user is not None else None
 
 
 class PredictionFilterSerializer(QueryFilters):
     model_version = IdFilterField()
     review = IdFilterField()
     batch_job = IdFilterField()
-    source = serializers.ChoiceField(choices=PredictionSource.choices, required=False)
-    label = serializers.ChoiceField(choices=["negative", "positive"], required=False)
+    source = serializers.ChoiceField(choices=PredictionSource.choices, required=False)  # type: ignore[assignment]  # a field named "source" shadows Field.source in the stubs
+    label = serializers.ChoiceField(choices=["negative", "positive"], required=False)  # type: ignore[assignment]  # a field named "label" shadows Field.label in the stubs
     min_confidence = serializers.FloatField(required=False, min_value=0, max_value=1)
     max_confidence = serializers.FloatField(required=False, min_value=0, max_value=1)
     created_after = serializers.DateTimeField(required=False, help_text="ISO 8601, e.g. 2025-05-01T00:00:00Z.")
@@ -124,5 +125,5 @@ class PredictionDetailView(ApiView):
 def _visible_predictions(request: Request) -> Any:
     predictions = Prediction.objects.all()
     if not can(request.user, READ_DATA):
-        predictions = predictions.filter(user=request.user)
+        predictions = predictions.filter(user=signed_in(request))
     return predictions
