@@ -6,7 +6,7 @@ the promotion services, so versions are read-only here and never added or delete
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -26,6 +26,9 @@ from apps.registry.ensembles import EnsembleRequestError, ensemble_build_cancel,
 from apps.registry.models import EnsembleBuild, ModelVersion, Promotion
 from apps.registry.selectors import current_model_version, rollback_target
 from apps.registry.services import PromotionError, model_version_promote, model_version_rollback
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # the admin lets only signed-in staff in
 
 
 class RollbackForm(forms.Form):
@@ -96,7 +99,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         """Queues an ensemble build of the selected versions (two or more, of one snapshot)."""
         members = list(queryset.select_related("snapshot").order_by("pk"))
         try:
-            build = ensemble_build_create(members=members, created_by=request.user)
+            build = ensemble_build_create(members=members, created_by=cast("User", request.user))
         except (EnsembleRequestError, BrokerUnavailable) as error:
             self.message_user(request, f"No ensemble was built: {error}", messages.ERROR)
             return
@@ -165,7 +168,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             try:
                 promotion = model_version_promote(
                     version=version,
-                    by=request.user,
+                    by=cast("User", request.user),
                     reason=form.cleaned_data["reason"],
                     force=form.cleaned_data["force"],
                 )
@@ -203,7 +206,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         refusal = ""
         if request.method == "POST" and form.is_valid():
             try:
-                promotion = model_version_rollback(by=request.user, reason=form.cleaned_data["reason"])
+                promotion = model_version_rollback(by=cast("User", request.user), reason=form.cleaned_data["reason"])
             except PromotionError as error:
                 refusal = str(error)
             else:
@@ -279,7 +282,7 @@ class EnsembleBuildAdmin(admin.ModelAdmin):
     def cancel_builds(self, request: HttpRequest, queryset: QuerySet[EnsembleBuild]) -> None:
         for build in queryset:
             try:
-                ensemble_build_cancel(build=build, by=request.user)
+                ensemble_build_cancel(build=build, by=cast("User", request.user))
             except IllegalTransition as error:
                 self.message_user(request, str(error), messages.WARNING)
             else:

@@ -6,7 +6,7 @@ snapshot with test reviews) and queues the job through them; jobs are read-only 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -41,7 +41,7 @@ class HubJobForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # The job's own page shows every field read-only, so its form has none of these.
         if "model_version" in self.fields:
-            self.fields["model_version"].queryset = ModelVersion.objects.filter(kind=ModelKind.TRANSFORMER)
+            cast("forms.ModelChoiceField", self.fields["model_version"]).queryset = ModelVersion.objects.filter(kind=ModelKind.TRANSFORMER)
         if "action" in self.fields:
             self.fields["action"].widget = forms.RadioSelect(choices=HubJob.Action.choices)
 

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from apps.api.errors import ApiError
 from apps.api.permissions import MANAGE, READ_MODELS
-from apps.api.views import ApiView, get_or_404
+from apps.api.views import ApiView, get_or_404, signed_in
 from apps.registry.models import ModelVersion, Promotion
 from apps.registry.selectors import current_model_version, model_version_card, model_version_list, promotion_history
 from apps.registry.services import PromotionError, model_version_promote, model_version_rollback
@@ -326,7 +326,7 @@ class PromoteView(ApiView):
         try:
             promotion = model_version_promote(
                 version=version,
-                by=request.user,
+                by=signed_in(request),
                 reason=body.validated_data["reason"],
                 force=body.validated_data["force"],
             )
@@ -367,7 +367,7 @@ class RollbackView(ApiView):
         body = RollbackInput(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            promotion = model_version_rollback(by=request.user, reason=body.validated_data["reason"])
+            promotion = model_version_rollback(by=signed_in(request), reason=body.validated_data["reason"])
         except PromotionError as error:
             raise _refused(error) from None
         return Response(_change_body(promotion))

@@ -18,7 +18,7 @@ from apps.api.errors import conflict, invalid
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_MODELS
 from apps.api.serializers import StrictInputSerializer
-from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
 from apps.common.models import IllegalTransition
 from apps.registry.ensembles import MAX_MEMBERS, EnsembleRequestError, ensemble_build_cancel, ensemble_build_create
 from apps.registry.models import EnsembleBuild, ModelVersion
@@ -119,7 +119,7 @@ class EnsembleBuildListView(ApiListView):
             raise invalid({"members": f"There is no model version {', '.join(map(str, missing))}."})
         try:
             build = ensemble_build_create(
-                members=[found[pk] for pk in ids], created_by=request.user, notes=body.validated_data["notes"]
+                members=[found[pk] for pk in ids], created_by=signed_in(request), notes=body.validated_data["notes"]
             )
         except EnsembleRequestError as error:
             raise invalid(error.errors) from None
@@ -162,7 +162,7 @@ class EnsembleBuildCancelView(ApiView):
     def post(self, request: Request, pk: int) -> Response:
         build = get_or_404(ensemble_build_list(), pk, "ensemble build")
         try:
-            ensemble_build_cancel(build=build, by=request.user)
+            ensemble_build_cancel(build=build, by=signed_in(request))
         except IllegalTransition as error:
             raise conflict(str(error)) from None
         return Response(EnsembleBuildSerializer(ensemble_build_list().get(pk=pk)).data)

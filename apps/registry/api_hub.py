@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from apps.api.errors import ApiError
 from apps.api.permissions import MANAGE, READ_MODELS
 from apps.api.serializers import StrictInputSerializer
-from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
 from apps.registry.hub import hub_publish_submit, hub_register_submit
 from apps.registry.models import HubJob
 from apps.registry.selectors import model_version_list
@@ -51,7 +51,9 @@ class PublishInput(StrictInputSerializer):
 
 
 class RegisterInput(StrictInputSerializer):
-    source = serializers.CharField(max_length=500, help_text="A Hub model id (owner/name) or a folder on the workers.")
+    source = serializers.CharField(  # type: ignore[assignment]  # a field named "source" shadows Field.source in the stubs
+        max_length=500, help_text="A Hub model id (owner/name) or a folder on the workers."
+    )
     snapshot = serializers.PrimaryKeyRelatedField(
         queryset=DatasetSnapshot.objects.all(), help_text="The model is scored on this snapshot's test split."
     )
@@ -93,7 +95,7 @@ class PublishView(ApiView):
         body.is_valid(raise_exception=True)
         version = get_or_404(model_version_list(), pk, "model version")
         try:
-            job = hub_publish_submit(version=version, by=request.user, **body.validated_data)
+            job = hub_publish_submit(version=version, by=signed_in(request), **body.validated_data)
         except HubError as error:
             raise _refused(error) from None
         return _accepted(job)
@@ -124,7 +126,7 @@ class RegisterView(ApiView):
         body = RegisterInput(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            job = hub_register_submit(by=request.user, **body.validated_data)
+            job = hub_register_submit(by=signed_in(request), **body.validated_data)
         except HubError as error:
             raise _refused(error) from None
         return _accepted(job)

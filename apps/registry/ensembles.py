@@ -26,7 +26,7 @@ from apps.reviews.snapshots import snapshot_label_counts
 from apps.training.choices import ModelKind
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ def ensemble_build_errors(*, members: Sequence[ModelVersion]) -> dict[str, str]:
             "of one snapshot, whose validation split fits its weights and whose test split measures it."
         }
     snapshot = members[0].snapshot
+    assert snapshot is not None  # every member records its snapshot (checked above)
     counts = snapshot_label_counts(snapshot=snapshot)
     for split in ("validation", "test"):
         if sum(counts[split].values()) == 0:
@@ -86,7 +87,7 @@ def ensemble_build_errors(*, members: Sequence[ModelVersion]) -> dict[str, str]:
 def ensemble_build_create(
     *,
     members: Sequence[ModelVersion],
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     notes: str = "",
     enqueue: bool = True,
 ) -> EnsembleBuild:
@@ -109,7 +110,7 @@ def ensemble_build_create(
     return build
 
 
-def ensemble_build_cancel(*, build: EnsembleBuild, by: AbstractBaseUser | None = None) -> EnsembleBuild:
+def ensemble_build_cancel(*, build: EnsembleBuild, by: User | None = None) -> EnsembleBuild:
     """Cancel a build: a queued one at once, a running one between two chunks of reviews."""
     return EnsembleBuildJob.cancel(build.pk, by=by)
 

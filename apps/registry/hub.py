@@ -27,7 +27,7 @@ from workers.ml.data import LABEL_NAMES
 from workers.ml.hub import HubError, exportable_problem, hub_token, repo_id_problem, revision_problem
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 LICENSE_MAX = 64
 
@@ -55,7 +55,7 @@ def hub_publish_submit(
     repo_id: str,
     private: bool,
     license: str = "apache-2.0",
-    by: AbstractBaseUser | None = None,
+    by: User | None = None,
     enqueue: bool = True,
 ) -> HubJob:
     """Queue publishing `version` to the Hub repository `repo_id`; HubError says why it was refused."""
@@ -88,7 +88,7 @@ def hub_register_submit(
     source: str,
     snapshot: DatasetSnapshot,
     revision: str = "",
-    by: AbstractBaseUser | None = None,
+    by: User | None = None,
     enqueue: bool = True,
 ) -> HubJob:
     """Queue registering the model `source` (a Hub id or a folder on the workers), scored on `snapshot`'s test split."""

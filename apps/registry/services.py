@@ -30,7 +30,7 @@ from workers.ml.artifacts import (
 from workers.ml.storage import StorageError
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from apps.training.models import TrainingRun
 
@@ -101,7 +101,7 @@ def artifacts_discard(*, name: str) -> None:
 
 
 def model_version_promote(
-    *, version: ModelVersion, by: AbstractBaseUser | None, reason: str = "", force: bool = False
+    *, version: ModelVersion, by: User | None, reason: str = "", force: bool = False
 ) -> Promotion:
     """Make ``version`` the current one, atomically, and record who did it and why.
 
@@ -143,7 +143,7 @@ def model_version_promote(
     return promotion
 
 
-def model_version_rollback(*, by: AbstractBaseUser | None, reason: str = "") -> Promotion:
+def model_version_rollback(*, by: User | None, reason: str = "") -> Promotion:
     """Make current again the version that was current before the current one was promoted.
 
     Repeated rollbacks walk back through the promotions (v3 -> v2 -> v1). Refused (``PromotionError``)
@@ -237,7 +237,7 @@ def _make_current(
     current: ModelVersion | None,
     *,
     action: str,
-    by: AbstractBaseUser | None,
+    by: User | None,
     reason: str,
     forced: bool,
 ) -> Promotion:
