@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,6 +23,9 @@ from apps.automation.services import (
 )
 from apps.common.models import IllegalTransition
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # the admin lets only signed-in staff in
+
 
 class TrainingPolicyForm(forms.ModelForm):
     class Meta:
@@ -30,7 +33,7 @@ class TrainingPolicyForm(forms.ModelForm):
         fields = list(POLICY_FIELDS)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or self.cleaned_data  # ModelForm.clean returns cleaned_data itself
         if self.errors:
             return cleaned
         values = {name: cleaned.get(name) for name in POLICY_FIELDS}
@@ -63,7 +66,7 @@ class TrainingPolicyAdmin(admin.ModelAdmin):
             if change:
                 policy_update(policy=obj, **values)
             else:
-                saved = policy_create(created_by=request.user, **values)
+                saved = policy_create(created_by=cast("User", request.user), **values)
                 obj.pk = saved.pk
         except PolicyError as error:  # checked by the form already; a race with another admin ends here
             messages.error(request, str(error))
@@ -72,7 +75,7 @@ class TrainingPolicyAdmin(admin.ModelAdmin):
     def start_cycle(self, request: HttpRequest, queryset: QuerySet[TrainingPolicy]) -> None:
         for policy in queryset:
             try:
-                cycle = cycle_start(policy=policy, trigger=CycleTrigger.MANUAL, created_by=request.user)
+                cycle = cycle_start(policy=policy, trigger=CycleTrigger.MANUAL, created_by=cast("User", request.user))
             except CycleRefused as error:
                 self.message_user(request, str(error), messages.ERROR)
                 continue
@@ -103,7 +106,7 @@ class RetrainingCycleAdmin(admin.ModelAdmin):
     def cancel_cycles(self, request: HttpRequest, queryset: QuerySet[RetrainingCycle]) -> None:
         for cycle in queryset:
             try:
-                cycle_cancel(cycle=cycle, by=request.user)
+                cycle_cancel(cycle=cycle, by=cast("User", request.user))
             except IllegalTransition as error:
                 self.message_user(request, str(error), messages.WARNING)
             else:

@@ -20,7 +20,7 @@ from apps.api.errors import conflict, invalid
 from apps.api.fields import IdFilterField, QueryFilters, RelatedIdField
 from apps.api.permissions import MANAGE, READ_DATA
 from apps.api.serializers import StrictInputSerializer
-from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
 from apps.automation.choices import ComparisonMetric
 from apps.automation.models import RetrainingCycle, TrainingPolicy
 from apps.automation.selectors import cycle_list, new_label_count
@@ -104,7 +104,7 @@ class PolicyInputSerializer(StrictInputSerializer):
 
 
 class CycleSerializer(serializers.ModelSerializer):
-    current_version = serializers.PrimaryKeyRelatedField(
+    current_version: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
         source="baseline_version", read_only=True, help_text="The version current when the cycle started."
     )
     candidate_score = serializers.FloatField(read_only=True, allow_null=True)
@@ -168,7 +168,7 @@ class PolicyListView(ApiListView):
         body = PolicyInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            policy = policy_create(created_by=request.user, **body.validated_data)
+            policy = policy_create(created_by=signed_in(request), **body.validated_data)
         except PolicyError as error:
             raise invalid(error.errors) from None
         return created(PolicySerializer(policy).data, f"/api/retraining-policies/{policy.pk}/")
@@ -234,7 +234,7 @@ class PolicyRunView(ApiView):
     def post(self, request: Request, pk: int) -> Response:
         policy = _policy(pk)
         try:
-            cycle = cycle_start(policy=policy, trigger="manual", created_by=request.user)
+            cycle = cycle_start(policy=policy, trigger="manual", created_by=signed_in(request))
         except CycleRefused as error:
             raise conflict(str(error)) from None
         if cycle is None:
@@ -302,7 +302,7 @@ class CycleCancelView(ApiView):
     def post(self, request: Request, pk: int) -> Response:
         cycle = get_or_404(cycle_list(), pk, "retraining cycle")
         try:
-            cycle = cycle_cancel(cycle=cycle, by=request.user)
+            cycle = cycle_cancel(cycle=cycle, by=signed_in(request))
         except IllegalTransition as error:
             raise conflict(str(error)) from None
         return Response(CycleSerializer(cycle).data, status=status.HTTP_202_ACCEPTED)

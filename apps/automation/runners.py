@@ -20,7 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 
-from apps.automation.choices import CycleStage
+from apps.automation.choices import ComparisonMetric, CycleStage
 from apps.automation.jobs import CycleJob
 from apps.automation.models import RetrainingCycle
 from apps.common.choices import JobStatus
@@ -169,7 +169,7 @@ class CycleRunner(CycleJob):
             candidate_metrics=candidate_metrics,
             current_metrics=current_metrics,
         )
-        name = dict(RetrainingCycle._meta.get_field("metric").choices)[metric].lower()
+        name = dict(ComparisonMetric.choices)[metric].lower()  # the choices of RetrainingCycle.metric
         promote, reason = _rule(
             candidate=candidate,
             baseline=baseline,

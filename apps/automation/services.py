@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from celery.schedules import ParseException, crontab
 from django.conf import settings
@@ -29,7 +29,8 @@ from apps.training.choices import TRAINED_KINDS
 from apps.training.services import training_run_errors
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
+    from django.db.models import Field
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,11 @@ def policy_errors(**fields: Any) -> dict[str, str]:
         errors["benchmark_split"] = f"Unknown split {split!r}: choose one of {', '.join(Split.values)}."
     if not isinstance(benchmark, DatasetSnapshot):
         errors["benchmark_snapshot"] = "Choose the snapshot whose split both models are scored on."
-    elif "benchmark_split" not in errors and not sum(snapshot_label_counts(snapshot=benchmark)[split].values()):
+    elif (
+        isinstance(split, str)  # always, once benchmark_split has no error: split is one of Split.values
+        and "benchmark_split" not in errors
+        and not sum(snapshot_label_counts(snapshot=benchmark)[split].values())
+    ):
         errors["benchmark_split"] = f"The {split} split of snapshot {benchmark} is empty: choose another split or snapshot."
     if fields.get("metric") not in ComparisonMetric.values:
         errors["metric"] = f"Choose the metric to compare on: one of {', '.join(ComparisonMetric.values)}."
@@ -123,7 +128,7 @@ def policy_errors(**fields: Any) -> dict[str, str]:
     return errors
 
 
-def policy_create(*, created_by: AbstractBaseUser | None = None, **fields: Any) -> TrainingPolicy:
+def policy_create(*, created_by: User | None = None, **fields: Any) -> TrainingPolicy:
     """Save a new policy and its schedule's periodic task; ``PolicyError`` names every bad field."""
     values = {**_policy_defaults(), **fields}
     _check(values)
@@ -195,7 +200,7 @@ def policy_schedule_sync(*, policy: TrainingPolicy) -> None:
 
 def _policy_defaults() -> dict[str, Any]:
     return {
-        name: TrainingPolicy._meta.get_field(name).get_default()
+        name: cast("Field[Any, Any]", TrainingPolicy._meta.get_field(name)).get_default()  # columns, not relations
         for name in POLICY_FIELDS
         if name not in ("name", "benchmark_snapshot")
     } | {"hyperparameters": {}, "min_new_labels": None, "schedule": ""}
@@ -238,7 +243,7 @@ def _crontab(schedule: str) -> crontab:
 
 
 def cycle_start(
-    *, policy: TrainingPolicy, trigger: str, created_by: AbstractBaseUser | None = None, enqueue: bool = True
+    *, policy: TrainingPolicy, trigger: str, created_by: User | None = None, enqueue: bool = True
 ) -> RetrainingCycle | None:
     """Queue a cycle of ``policy``, or return None when it has one queued or running already.
 
@@ -276,7 +281,7 @@ def cycle_start(
     return cycle
 
 
-def cycle_cancel(*, cycle: RetrainingCycle, by: AbstractBaseUser | None = None) -> RetrainingCycle:
+def cycle_cancel(*, cycle: RetrainingCycle, by: User | None = None) -> RetrainingCycle:
     """Cancel a cycle, and the training or evaluation run it is waiting for; ``IllegalTransition`` once it ended.
 
     A cycle deciding on promotion is past cancelling: the promotion may already have happened.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -13,6 +15,9 @@ from apps.automation.models import ACTIVE_STATUSES, TrainingPolicy
 from apps.automation.services import CycleRefused, cycle_start
 from apps.dashboard.views import common
 from apps.dashboard.views.common import STOP_POLLING, is_polling, ml_admin_required, page_of, render_page
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User  # ml_admin_required lets only signed-in users in
 
 CYCLES_ID = "cycles"
 
@@ -39,7 +44,7 @@ def policy_run(request: HttpRequest, policy_id: int) -> HttpResponse:
     if policy is None:
         raise Http404(f"There is no training policy {policy_id}.")
     try:
-        cycle = cycle_start(policy=policy, trigger=CycleTrigger.MANUAL, created_by=request.user)
+        cycle = cycle_start(policy=policy, trigger=CycleTrigger.MANUAL, created_by=cast("User", request.user))
     except CycleRefused as error:
         messages.error(request, str(error))
     else:
