@@ -17,10 +17,12 @@ same instant (a barrier), so every request races the other nine:
 
 Afterwards it checks that no review went to two analysts, and shows PostgreSQL's plans: EXPLAIN
 ANALYZE of the query that picks the next review, and EXPLAIN of every SELECT one page request makes,
-flagging any sequential scan on the big tables. Results go to bench/results/labelling_next.json,
-plus one line on stdout.
+flagging any sequential scan on the big tables. Last, on the same data, each statement of
+apps/labelling/sql.py runs against its ORM version in apps/labelling/sql_orm.py, one analyst alone,
+``--compare-calls`` times each, interleaved (``sql_against_orm``: median and p95 ms of both, and the
+ratio orm/sql). Results go to bench/results/labelling_next.json, plus one line on stdout.
 
-    .venv/bin/python bench/labelling_next.py [--rounds 100] [--analysts 10] [--reviews 100000]
+    .venv/bin/python bench/labelling_next.py [--rounds 100] [--analysts 10] [--reviews 100000] [--compare-calls 200]
 
 BENCH_POSTGRES_URL names the server (default postgres://postgres@127.0.0.1:5432), where a database
 ``labeldb_bench`` is created and dropped. IMDB_DIR points at the parquet copy (default ../shared/data/imdb).
@@ -47,7 +49,7 @@ from urllib.parse import urlencode
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results" / "labelling_next.json"
 POSTGRES_SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-BENCH_DATABASE = "labeldb_bench"
+BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "labeldb_bench")
 IMDB_DIR = Path(os.environ.get("IMDB_DIR", REPO_ROOT.parent / "shared" / "data" / "imdb"))
 QUEUE_NAME = "bench: all reviews, most uncertain first"
 BIG_TABLES = (
@@ -69,6 +71,7 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=100_000)
     parser.add_argument("--paced-requests", type=int, default=40, help="requests per analyst in the paced phase")
     parser.add_argument("--think-seconds", type=float, default=1.0, help="mean reading time in the paced phase")
+    parser.add_argument("--compare-calls", type=int, default=200, help="calls of each statement, SQL and ORM each")
     parser.add_argument(
         "--smoke", action="store_true",
         help="every phase on 2,000 reviews, 3 analysts, 4 rounds, no reading time; no results written",
@@ -76,6 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.reviews, args.analysts, args.rounds, args.paced_requests, args.think_seconds = 2000, 3, 4, 3, 0.0
+        args.compare_calls = 20
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-labelling-") as var_dir, postgres_database() as database_url:
@@ -99,6 +103,7 @@ def main() -> None:
         phases.update({phase: run_phase(phase, args.analysts, args.rounds) for phase in ("service", "page")})
         phases["page_paced"] = run_phase("page_paced", args.analysts, args.paced_requests, think=args.think_seconds)
         checks = _in_django(check_and_explain, args.analysts)
+        against = _in_django(sql_against_orm, args.analysts, args.compare_calls)
 
     results = {
         "what": "time to serve the next review to label; all analysts ask at the same instant each round",
@@ -115,6 +120,7 @@ def main() -> None:
         **setup,
         **phases,
         **checks,
+        "sql_against_orm": against,
     }
     if not args.smoke:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +136,9 @@ def main() -> None:
         f"page (label + next) p50 {page['p50']:.1f} ms, p95 {page['p95']:.1f} ms; "
         f"paced, page p50 {paced['p50']:.1f} ms, p95 {paced['p95']:.1f} ms; "
         f"duplicates {checks['duplicate_assignments']}; "
-        f"sequential scans on big tables: {len(checks['sequential_scans_on_big_tables'])} "
+        f"sequential scans on big tables: {len(checks['sequential_scans_on_big_tables'])}; orm/sql median "
+        + ", ".join(f"{name} {pair['ratio_orm_to_sql_median']:.2f}" for name, pair in against["statements"].items())
+        + " "
         + ("(smoke, no results written)" if args.smoke else f"-> {RESULTS.relative_to(REPO_ROOT)}")
     )
 
@@ -381,6 +389,76 @@ def check_and_explain(analysts: int) -> dict[str, Any]:
         "page_request_queries": len(request_plans),
         "page_request_plans": request_plans,
         "sequential_scans_on_big_tables": seq_scans,
+    }
+
+
+# --- SQL against ORM -------------------------------------------------------------------------------------
+
+
+def sql_against_orm(analysts: int, calls: int) -> dict[str, Any]:
+    """Each statement of apps.labelling.sql and its ORM version, ``calls`` times each, interleaved, same data."""
+    from datetime import timedelta
+
+    from django.contrib.auth.models import User
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from apps.labelling import sql, sql_orm
+    from apps.labelling.models import Assignment, LabellingQueue
+
+    queue = LabellingQueue.objects.get(name=QUEUE_NAME)
+    # The analyst of the plans: one label and one open hold in the queue.
+    user = User.objects.get(username=f"bench-analyst-{analysts}")
+    hold = Assignment.objects.filter(queue=queue, user=user).order_by("-assigned_at").first()
+    assert hold is not None
+    review_id, now, since = hold.review_id, timezone.now(), timezone.now() - timedelta(hours=12)
+
+    def next_item(module: Any) -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute(*module.next_item(queue_id=queue.pk, overlap=queue.overlap, user_id=user.pk, now=now))
+            return cursor.fetchone()
+
+    def live_count(module: Any) -> Any:
+        with connection.cursor() as cursor:
+            return module.live_count(cursor, queue_id=queue.pk, review_id=review_id, now=now)
+
+    statements = {
+        "next_item": next_item,
+        "live_count": live_count,
+        "open_holds": lambda module: module.open_holds(queue_id=queue.pk, user_id=user.pk),
+        "lock_items": lambda module: module.lock_items(review_id),
+        "label_state": lambda module: module.label_state(queue_id=queue.pk, review_id=review_id, user_id=user.pk),
+        "page_state": lambda module: module.page_state(user_id=user.pk, since=since, review_id=review_id),
+    }
+    measured: dict[str, Any] = {}
+    for name, call in statements.items():
+        samples: dict[str, list[float]] = {"sql": [], "orm": []}
+        # One transaction per statement, as the service runs them (the locks need one), rolled back after.
+        with transaction.atomic():
+            same = call(sql) == call(sql_orm)  # and warms both up
+            for number in range(calls):
+                for label in ("sql", "orm") if number % 2 == 0 else ("orm", "sql"):
+                    module = sql if label == "sql" else sql_orm
+                    started = time.perf_counter()
+                    call(module)
+                    samples[label].append((time.perf_counter() - started) * 1000)
+            transaction.set_rollback(True)
+        if not same:
+            raise SystemExit(f"{name}: the ORM version returns something else than the SQL one")
+        summary = {label: _summary(values) for label, values in samples.items()}
+        measured[name] = {
+            "same_result": same,
+            "sql_ms": {"median": summary["sql"]["p50"], "p95": summary["sql"]["p95"]},
+            "orm_ms": {"median": summary["orm"]["p50"], "p95": summary["orm"]["p95"]},
+            "ratio_orm_to_sql_median": round(statistics.median(samples["orm"]) / statistics.median(samples["sql"]), 2),
+            "ratio_orm_to_sql_p95": round(summary["orm"]["p95"] / summary["sql"]["p95"], 2),
+        }
+    return {
+        "measured": "each statement of apps/labelling/sql.py and its ORM version (apps/labelling/sql_orm.py), "
+        f"{calls} calls each, interleaved, one analyst alone, in one transaction per statement, after the phases; "
+        "times include building the statement, running it and reading its rows",
+        "calls": calls,
+        "statements": measured,
     }
 
 
