@@ -23,6 +23,7 @@ from apps.common.jobs import DatabaseOutage, JobRunner
 from apps.common.storage import upload_storage
 from apps.reviews.importers import ReviewImportError, ReviewRow, open_source
 from apps.reviews.models import ImportJob, Review, StagedReview
+from apps.reviews.signals import reviews_entered
 
 # Rows read, checked and staged per chunk: 100,000 reviews take a few dozen short transactions, and a
 # chunk of long reviews stays a few megabytes.
@@ -80,11 +81,9 @@ class ImportRunner(JobRunner[ImportJob]):
 
     def record_success(self, job: ImportJob) -> None:
         """The swap: every staged row into ``Review`` at once, skipping those another import added meanwhile."""
-        from apps.labelling.ordering import queues_take_in_new_reviews
-
         _swap_in(job)
-        # The new reviews enter the queues whose pools grow (unlabelled, all), in this same transaction.
-        queues_take_in_new_reviews(reviews=Review.objects.filter(import_job=job))
+        # The new reviews are announced (labelling enters them into its growing queues), in this same transaction.
+        reviews_entered.send(sender=Review, reviews=Review.objects.filter(import_job=job))
         created = Review.objects.filter(import_job=job).count()
         job.rows_read, job.rows_created, job.rows_existing = self.rows_read, created, self.rows_read - created
         job.append_log(

@@ -16,6 +16,7 @@ from apps.reviews.importers import ReviewImportError
 from apps.reviews.importers.rows import text_hash
 from apps.reviews.imports import MAX_SOURCE_NAME_LENGTH, ImportRunner, checked_source_name
 from apps.reviews.models import ImportJob, Review
+from apps.reviews.signals import reviews_entered
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -179,10 +180,8 @@ def review_create_many(
         # A review another request stored meanwhile is skipped, not an error: it is read back below.
         Review.objects.bulk_create(new.values(), ignore_conflicts=True)
         if new:
-            from apps.labelling.ordering import queues_take_in_new_reviews
-
-            # The new reviews enter the queues whose pools grow (unlabelled, all) as they are created.
-            queues_take_in_new_reviews(reviews=Review.objects.filter(source=source, external_id__in=list(new)))
+            # The new reviews are announced as they are created (labelling enters them into its growing queues).
+            reviews_entered.send(sender=Review, reviews=Review.objects.filter(source=source, external_id__in=list(new)))
         stored = {review.external_id: review for review in Review.objects.filter(source=source, external_id__in=ids)}
     results = []
     for external_id, _ in keyed:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 
 from apps.common.choices import JobStatus
-from apps.registry.models import ModelVersion
 from apps.reviews.models import Review
 from apps.training.choices import ModelKind
 from apps.training.jobs import QUEUE_BY_KIND
@@ -20,7 +20,7 @@ from apps.training.models import EpochMetric, EvaluationDatasetItem, EvaluationR
 class TrainingRunDetail:
     run: TrainingRun
     epochs: list[EpochMetric]
-    model_version: ModelVersion | None
+    model_version: Any  # the run's registry ModelVersion, or None
     evaluations: list[EvaluationRun]
 
 
@@ -40,7 +40,11 @@ def training_run_detail(*, run_id: int) -> TrainingRunDetail:
     Raises ``TrainingRun.DoesNotExist`` for an unknown id.
     """
     run = TrainingRun.objects.select_related("snapshot", "created_by").get(pk=run_id)
-    version = ModelVersion.objects.filter(training_run=run).first()
+    try:
+        # The version registered from the run (one at most), read through the relation in its own query.
+        version = run.model_version
+    except ObjectDoesNotExist:
+        version = None
     evaluations = (
         list(
             EvaluationRun.objects.filter(model_version=version)

@@ -8,11 +8,12 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from apps.common.roles import analyst_page
+from apps.dashboard.selectors import labelling_progress
 from apps.dashboard.views import common
 from apps.dashboard.views.common import is_polling, render_page
 from apps.predictions.selectors import recent_predictions
 from apps.registry.selectors import current_model_version, latest_promotion_to
-from apps.reviews.selectors import labelling_progress, review_counts_by_split_and_label, snapshot_list
+from apps.reviews.selectors import review_counts_by_split_and_label, snapshot_list
 from apps.training.selectors import training_runs_active
 
 ACTIVE_RUNS_ID = "active-runs"

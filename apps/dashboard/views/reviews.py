@@ -6,12 +6,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from apps.common.roles import analyst_page
 from apps.dashboard.forms import ReviewFilterForm
+from apps.dashboard.selectors import review_detail as review_detail_of
+from apps.dashboard.selectors import review_label_and_model_filter, review_model_opinions
 from apps.dashboard.views.common import COUNT_CAP, page_of, render_page
 from apps.predictions.selectors import predictions_of_review
 from apps.registry.selectors import current_model_version
 from apps.reviews.models import Review
-from apps.reviews.selectors import review_detail as review_detail_of
-from apps.reviews.selectors import review_list_rows, review_model_opinions, review_search
+from apps.reviews.selectors import review_list_rows, review_search
 from apps.training.selectors import run_predictions_of_review
 
 RESULTS_ID = "review-results"
@@ -24,8 +25,9 @@ def review_list(request: HttpRequest) -> HttpResponse:
     filters = form.filters(current_version_id=current.pk if current is not None else None)
     # A text that matches more reviews than are counted is a common word: its first pages walk the newest
     # reviews (see review_search's ``many``).
-    many = review_search(filters, many=True) if filters.text.strip() else None
-    page = page_of(request, review_search(filters), count_cap=COUNT_CAP, when_capped=many)
+    narrow = review_label_and_model_filter(filters)
+    many = review_search(filters, many=True, narrow=narrow) if filters.text.strip() else None
+    page = page_of(request, review_search(filters, narrow=narrow), count_cap=COUNT_CAP, when_capped=many)
     review_ids = list(page.object_list)
     reviews = review_list_rows(review_ids=review_ids)
     opinions = (

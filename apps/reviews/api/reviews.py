@@ -14,6 +14,7 @@ from apps.api.idempotency import idempotent
 from apps.api.permissions import CREATE_REVIEWS, MANAGE, READ_DATA
 from apps.api.throttles import BulkThrottle
 from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.dashboard.selectors import review_label_and_model_filter
 from apps.reviews.choices import OriginSplit, Split
 from apps.reviews.models import Review
 from apps.reviews.selectors import NO_LABEL, ReviewFilters, review_search
@@ -150,7 +151,7 @@ class ReviewListView(ApiListView):
         reviews = Review.objects.select_related("resolution")
         if filters != ReviewFilters():
             # The selector's matches as a subquery: the page orders and reads the rows itself.
-            reviews = reviews.filter(pk__in=review_search(filters))
+            reviews = reviews.filter(pk__in=review_search(filters, narrow=review_label_and_model_filter(filters)))
         if "source" in wanted:
             reviews = reviews.filter(source=wanted["source"])
         if "import_job" in wanted:
