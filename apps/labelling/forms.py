@@ -13,7 +13,7 @@ from apps.labelling.choices import QueueStrategy
 from apps.labelling.models import LabellingQueue
 from apps.labelling.resolutions import REASON_MAX_LENGTH
 from apps.labelling.services import MAX_OVERLAP, queue_errors
-from apps.labelling.uploads import FORMATS
+from apps.reviews.uploads import FORMATS
 from apps.reviews.choices import LabelSource
 from apps.reviews.models import DatasetSnapshot, ImportJob
 from apps.reviews.snapshots import MAX_SEED

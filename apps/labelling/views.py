@@ -48,7 +48,7 @@ from apps.labelling.services import (
     queue_create,
     queue_update,
 )
-from apps.labelling.uploads import UploadError, review_upload
+from apps.reviews.uploads import UploadError, review_upload
 from apps.predictions.batch import BatchJobError, batch_prediction_job_create, queue_for
 from apps.predictions.selectors import batch_job_latest_for_pool
 from apps.registry.selectors import current_model_version

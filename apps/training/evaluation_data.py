@@ -2,7 +2,7 @@
 
 A file is CSV (a ``review`` or ``text`` column and a ``sentiment`` or ``label`` column, optionally ``id``)
 or JSON Lines (``text`` and ``label``, optionally ``id`` and ``rating``), read by the same checks as the
-labelling uploads (``apps.labelling.uploads``), under the same size cap (``IMPORT_MAX_UPLOAD_BYTES``).
+labelling uploads (``apps.reviews.uploads``), under the same size cap (``IMPORT_MAX_UPLOAD_BYTES``).
 Every review must carry a label.
 
 Its reviews are stored as ``Review`` rows under a source of their own (``eval-<file name>`` unless named),
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 
-from apps.labelling.uploads import (
+from apps.reviews.uploads import (
     UploadError,
     read_upload,
     upload_format,

@@ -35,6 +35,7 @@ from apps.training.models import (
     EpochMetric,
     EvaluationDatasetItem,
     EvaluationRun,
+    MetricsMixin,
     RunPrediction,
     TrainingRun,
 )
@@ -231,7 +232,7 @@ class EvaluationRunner(EvaluationJob):
         )
 
 
-def store_metrics(job: TrainingRun | EvaluationRun, metrics: dict[str, Any]) -> None:
+def store_metrics(job: MetricsMixin, metrics: dict[str, Any]) -> None:
     job.accuracy = metrics.get("accuracy")
     job.precision = metrics.get("precision")
     job.recall = metrics.get("recall")

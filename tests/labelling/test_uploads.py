@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.common.choices import JobStatus
 from apps.labelling.models import LabellingQueue, QueueItem
-from apps.labelling.uploads import UploadError, review_upload
+from apps.reviews.uploads import UploadError, review_upload
 from apps.reviews.models import ImportJob, Review
 from tests.labelling.conftest import signed_in
 

@@ -20,7 +20,7 @@ from apps.labelling.selectors import (
 from apps.labelling.errors import InvalidLabel, QueueConfigError
 from apps.labelling.resolutions import REASON_MAX_LENGTH, parse_label
 from apps.labelling.services import MAX_OVERLAP, queue_create, queue_update
-from apps.labelling.uploads import FORMATS
+from apps.reviews.uploads import FORMATS
 from apps.reviews.choices import Label, LabelSource
 from apps.reviews.models import DatasetSnapshot, ImportJob, Review
 from apps.reviews.snapshots import MAX_SEED

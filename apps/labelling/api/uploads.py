@@ -20,7 +20,7 @@ from apps.labelling.schema import (
     OpenApiExample,
     extend_schema,
 )
-from apps.labelling.uploads import UploadError, review_upload
+from apps.reviews.uploads import UploadError, review_upload
 from apps.reviews.snapshots import SnapshotError, snapshot_create
 
 
