@@ -31,7 +31,7 @@ from apps.reviews.models import Review
 from apps.training.models import EvaluationDataset, EvaluationDatasetItem
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 SOURCE_PREFIX = "eval-"
 MAX_SOURCE_NAME_LENGTH = 64
@@ -61,7 +61,7 @@ def evaluation_dataset_create(
     file: Any,
     name: str | None = None,
     source_name: str | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> EvaluationDataset:
     """Check the uploaded labelled ``file`` whole and store it as an evaluation dataset, or raise with nothing stored.
 
@@ -98,7 +98,7 @@ def read_evaluation_file(file: Any, *, source_name: str | None = None) -> Evalua
 
 
 def evaluation_dataset_store(
-    data: EvaluationFile, *, name: str | None = None, created_by: AbstractBaseUser | None = None
+    data: EvaluationFile, *, name: str | None = None, created_by: User | None = None
 ) -> EvaluationDataset:
     """Store a checked file's reviews and labels in one transaction."""
     name = (name or "").strip() or data.filename

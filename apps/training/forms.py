@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -27,7 +27,7 @@ from apps.training.services import (
 from workers.ml.config import TrainConfig
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 NO_SNAPSHOT = "There is no such snapshot: pick one from the list (or take a snapshot of the labelled reviews first)."
 
@@ -73,6 +73,7 @@ class TrainingRunForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # ModelForm.clean() returns cleaned_data
         if "mlm_steps" in cleaned and cleaned["mlm_steps"] is None:
             cleaned["mlm_steps"] = 0
         given = {name: cleaned[name] for name in HYPERPARAMETERS if name in cleaned}
@@ -87,7 +88,7 @@ class TrainingRunForm(forms.ModelForm):
         # A plain ModelForm save would store a run that no worker ever hears of.
         return self.create() if commit else super().save(commit=False)
 
-    def create(self, *, created_by: AbstractBaseUser | None = None, enqueue: bool = True) -> TrainingRun:
+    def create(self, *, created_by: User | None = None, enqueue: bool = True) -> TrainingRun:
         """Create the run through ``training_run_create``, queued unless ``enqueue`` is False."""
         data = self.cleaned_data
         return training_run_create(
@@ -128,12 +129,13 @@ class EvaluationRunForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        imports = self.fields["review_import"]
-        imports.queryset = ImportJob.objects.filter(status=JobStatus.SUCCEEDED).order_by("-created_at")  # type: ignore[attr-defined]
-        imports.label_from_instance = lambda job: f"Import {job.pk}: {job.source_name} ({job.rows_created:,} new reviews)"  # type: ignore[attr-defined]
+        imports = cast(forms.ModelChoiceField, self.fields["review_import"])
+        imports.queryset = ImportJob.objects.filter(status=JobStatus.SUCCEEDED).order_by("-created_at")
+        imports.label_from_instance = lambda job: f"Import {job.pk}: {job.source_name} ({job.rows_created:,} new reviews)"  # type: ignore[method-assign,assignment]  # a per-field label function replaces the method
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None  # ModelForm.clean() returns cleaned_data
         if "model_version" in self.errors or "split" in self.errors:
             return cleaned
         dataset = cleaned.get("dataset")
@@ -166,7 +168,7 @@ class EvaluationRunForm(forms.ModelForm):
             raise ValueError(f"The file was refused: {self.errors['file']}")
         return evaluation
 
-    def create(self, *, created_by: AbstractBaseUser | None = None, enqueue: bool = True) -> EvaluationRun | None:
+    def create(self, *, created_by: User | None = None, enqueue: bool = True) -> EvaluationRun | None:
         """Queue the evaluation through ``evaluation_run_create`` (storing a new file first); None if the file is refused."""
         data = self.cleaned_data
         try:

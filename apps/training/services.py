@@ -21,7 +21,7 @@ from apps.training.selectors import import_labelled_reviews
 from workers.ml.config import TrainConfig
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from apps.registry.models import ModelVersion
 
@@ -57,6 +57,7 @@ def training_run_errors(*, snapshot: DatasetSnapshot | None, **hyperparameters: 
     if "seed" not in errors and config.seed > MAX_STORED_INTEGER:
         errors["seed"] = f"Seed must be between 0 and {MAX_STORED_INTEGER} (got {config.seed})."
     max_name = TrainingRun._meta.get_field("base_model").max_length
+    assert max_name is not None  # base_model is a CharField with a max_length
     if "base_model" not in errors and len(config.base_model) > max_name:
         errors["base_model"] = f"Base model must be at most {max_name} characters (a hub id or a folder path)."
     if snapshot is None:
@@ -93,7 +94,7 @@ def training_run_errors(*, snapshot: DatasetSnapshot | None, **hyperparameters: 
 def training_run_create(
     *,
     snapshot: DatasetSnapshot,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     notes: str = "",
     enqueue: bool = True,
     **hyperparameters: Any,
@@ -114,7 +115,7 @@ def training_run_create(
     )
 
 
-def training_run_cancel(*, run: TrainingRun, by: AbstractBaseUser | None = None) -> TrainingRun:
+def training_run_cancel(*, run: TrainingRun, by: User | None = None) -> TrainingRun:
     """Cancel a run: a queued one at once, a running one at the worker's next logging step.
 
     Raises ``IllegalTransition`` for a run that has already finished.
@@ -122,7 +123,7 @@ def training_run_cancel(*, run: TrainingRun, by: AbstractBaseUser | None = None)
     return TrainingJob.cancel(run.pk, by=by)
 
 
-def training_run_retry(*, run: TrainingRun, by: AbstractBaseUser | None = None) -> TrainingRun:
+def training_run_retry(*, run: TrainingRun, by: User | None = None) -> TrainingRun:
     """Queue a new run with the same snapshot and configuration as ``run``, which must have finished."""
     if not run.is_finished:
         raise IllegalTransition(
@@ -179,7 +180,12 @@ def evaluation_run_errors(
                 f"Model version {model_version.pk} records no snapshot: choose the snapshot to evaluate on."
             )
     else:
-        chosen = snapshot or model_version.snapshot  # type: ignore[union-attr]
+        if snapshot is not None:
+            chosen = snapshot
+        else:
+            # the branch above took the cases without a model version or without its snapshot
+            assert model_version is not None and model_version.snapshot is not None
+            chosen = model_version.snapshot
         if sum(snapshot_label_counts(snapshot=chosen)[split].values()) == 0:
             errors["split"] = f"The {split} split of snapshot {chosen} is empty: choose another split or snapshot."
     if split != EvaluationSplit.IMPORT and review_import is not None:
@@ -196,7 +202,7 @@ def evaluation_run_create(
     split: str | None = None,
     review_import: ImportJob | None = None,
     dataset: EvaluationDataset | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     enqueue: bool = True,
 ) -> EvaluationRun:
     """Queue an evaluation of ``model_version``; the stable entry point for starting one (pages, API, automation).
@@ -237,6 +243,6 @@ def evaluation_run_create(
     )
 
 
-def evaluation_run_cancel(*, evaluation: EvaluationRun, by: AbstractBaseUser | None = None) -> EvaluationRun:
+def evaluation_run_cancel(*, evaluation: EvaluationRun, by: User | None = None) -> EvaluationRun:
     """Cancel an evaluation: a queued one at once, a running one before it records its results."""
     return EvaluationJob.cancel(evaluation.pk, by=by)
