@@ -129,3 +129,10 @@ class SnapshotItem(models.Model):
             models.Index(fields=["snapshot", "split", "position"], name="snapshot_item_split_idx"),
             models.Index(fields=["snapshot", "split", "label"], name="snapshot_item_label_idx"),
         ]
+
+
+def concrete_column(model: type[models.Model], name: str) -> str:
+    """The database column of ``model``'s concrete field ``name``, for the statements written by hand (COPY, INSERT)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column is not None, f"{model.__name__}.{name} has no column"
+    return field.column

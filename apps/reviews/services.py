@@ -19,7 +19,7 @@ from apps.reviews.models import ImportJob, Review
 from apps.reviews.signals import reviews_entered
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 # Called with (rows read so far, rows expected or None when the source cannot tell).
 Progress = Callable[[int, int | None], None]
@@ -46,7 +46,7 @@ def review_import(
     *,
     source: str,
     source_name: str | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     progress: Progress | None = None,
     job: ImportJob | None = None,
 ) -> ImportResult:
@@ -69,7 +69,7 @@ def review_import(
         if progress is not None and event.get("type") == "step":
             progress(int(event["step"]), event.get("total_steps"))
 
-    options = {"source": source} if source != job.source else {}
+    options: dict[str, Any] = {"source": source} if source != job.source else {}
     finished = ImportRunner.handle(job.pk, on_progress=on_progress, source_name=source_name, **options)
     if finished is None:
         raise ReviewImportError(f"Import {job.pk} is not queued (it is {ImportJob.objects.get(pk=job.pk).status}).")
@@ -86,7 +86,7 @@ def review_import(
 
 
 def import_job_enqueue(
-    *, source: str, source_name: str | None = None, created_by: AbstractBaseUser | None = None
+    *, source: str, source_name: str | None = None, created_by: User | None = None
 ) -> ImportJob:
     """Queue an import of ``source`` for a worker on the ``default`` queue; the job shows how it went.
 
@@ -97,7 +97,7 @@ def import_job_enqueue(
     )
 
 
-def import_job_cancel(*, job: ImportJob, by: AbstractBaseUser | None = None) -> ImportJob:
+def import_job_cancel(*, job: ImportJob, by: User | None = None) -> ImportJob:
     """Cancel an import: a queued one at once, a running one before its next chunk; nothing of it is kept.
 
     Raises ``IllegalTransition`` for an import that has already finished.
@@ -233,7 +233,7 @@ def review_delete(*, review: Review, held_by: Iterable[Callable[[Review], str | 
 
 
 def import_upload_enqueue(
-    *, file: Any, source_name: str | None = None, created_by: AbstractBaseUser | None = None
+    *, file: Any, source_name: str | None = None, created_by: User | None = None
 ) -> ImportJob:
     """Store an uploaded file in the upload storage and queue its import for a worker.
 

@@ -11,7 +11,7 @@ import hashlib
 import math
 import random
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from django.db import connection, transaction
 from django.db.models import Case, Count, F, Q, When
@@ -19,10 +19,10 @@ from django.db.models.functions import Coalesce
 
 from apps.common.labels import ResolutionMethod
 from apps.reviews.choices import Label, LabelSource, OriginSplit, Split
-from apps.reviews.models import DatasetSnapshot, Review, SnapshotItem
+from apps.reviews.models import DatasetSnapshot, Review, SnapshotItem, concrete_column
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 SPLITS: tuple[Split, ...] = (Split.TRAIN, Split.VALIDATION, Split.TEST)
 FRACTION_TOLERANCE = 1e-6
@@ -52,7 +52,7 @@ def snapshot_create(
     validation_fraction: float = 0.1,
     test_fraction: float = 0.1,
     label_source: LabelSource | str = LabelSource.GOLD,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     description: str = "",
     keep_origin_split: bool = False,
 ) -> DatasetSnapshot:
@@ -200,8 +200,8 @@ def assign_origin_splits(
             by_origin[origin].append((review_id, label))
         else:
             left_out += 1
-    for origin, members in by_origin.items():
-        if not members:
+    for origin, origin_members in by_origin.items():
+        if not origin_members:
             raise SnapshotError(
                 f"No labelled review comes from the source's {origin} split ({left_out} labelled review(s) have no "
                 "source split): keeping the source's split needs reviews imported with it, e.g. IMDb from the hub, "
@@ -313,7 +313,8 @@ def _labelled_rows(source: LabelSource) -> list[tuple[int, int]]:
                 default=Coalesce("gold_label", "resolution__label"),
             ),
         )
-    return list(query)
+    # Every row's label is set: the filters above keep only reviews with the label they read.
+    return cast("list[tuple[int, int]]", list(query))
 
 
 def _labelled_rows_with_origin(source: LabelSource) -> list[tuple[int, int, str]]:
@@ -333,7 +334,7 @@ def _insert_items(snapshot: DatasetSnapshot, planned: Sequence[PlannedItem]) -> 
     quote = connection.ops.quote_name
     table = quote(SnapshotItem._meta.db_table)
     fields = ("snapshot", "review", "split", "label", "position")
-    columns = ", ".join(quote(SnapshotItem._meta.get_field(field).column) for field in fields)
+    columns = ", ".join(quote(concrete_column(SnapshotItem, field)) for field in fields)
     rows = [(snapshot.pk, item.review_id, item.split, item.label, item.position) for item in planned]
     with connection.cursor() as cursor:
         if _has_copy(connection.vendor):

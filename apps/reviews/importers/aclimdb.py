@@ -13,8 +13,8 @@ import re
 import tarfile
 import zlib
 from collections.abc import Iterator
+from io import BufferedIOBase
 from pathlib import Path
-from typing import IO
 
 from apps.reviews.importers.rows import (
     ImportLimits,
@@ -149,7 +149,7 @@ class AclImdbTarball(ReviewReader):
 _END_MARKER_BYTES = 2 * tarfile.BLOCKSIZE
 
 
-def _open_decompressed(path: Path) -> IO[bytes]:
+def _open_decompressed(path: Path) -> BufferedIOBase:
     """The tarball's bytes, decompressed by modules that notice a compressed stream cut short."""
     with path.open("rb") as probe:
         magic = probe.read(6)
@@ -173,7 +173,7 @@ class _TailWatcher:
     """A read-only stream that remembers the last bytes read through it and stops past ``limit`` bytes:
     a small compressed file may unpack to gigabytes."""
 
-    def __init__(self, stream: IO[bytes], *, limit: int, where: str) -> None:
+    def __init__(self, stream: BufferedIOBase, *, limit: int, where: str) -> None:
         self.stream = stream
         self.tail = b""
         self.limit = limit
