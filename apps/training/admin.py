@@ -6,7 +6,7 @@ over it would overwrite progress and cancellation. Runs are added through the se
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -32,6 +32,9 @@ from apps.training.services import (
 )
 from workers.ml.config import TFIDF_SETTINGS, TRANSFORMER_SETTINGS
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 # Settings both kinds read; the add form lists them once, after each kind's own.
 SHARED_SETTINGS = tuple(name for name in TFIDF_SETTINGS if name in TRANSFORMER_SETTINGS)
 STATE_FIELDS = [
@@ -46,12 +49,14 @@ STATE_FIELDS = [
     "cancel_requested",
 ]
 METRIC_FIELDS = ["accuracy", "precision", "recall", "f1", "f1_macro", "confusion_matrix", "metrics"]
+EPOCH_FIELDS = ["epoch", "step", "train_loss", "validation_loss", "validation_accuracy", "validation_f1"]
+DATASET_COLUMNS = ["id", "name", "source_name", "review_count", "positive_count", "negative_count", "created_at"]
 
 
 class EpochMetricInline(admin.TabularInline):
     model = EpochMetric
-    fields = ["epoch", "step", "train_loss", "validation_loss", "validation_accuracy", "validation_f1"]
-    readonly_fields = fields
+    fields = [*EPOCH_FIELDS]
+    readonly_fields = EPOCH_FIELDS
     extra = 0
     can_delete = False
 
@@ -136,12 +141,12 @@ class TrainingRunAdmin(RunAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["snapshot", "kind", "notes", "model_version_link"]}),
-        ("State", {"fields": STATE_FIELDS}),
+        ("State", {"fields": [*STATE_FIELDS]}),
         (
             "Progress",
             {"fields": ["progress", "current_step", "total_steps", "eta_seconds", "train_samples_per_second"]},
         ),
-        ("Test metrics", {"fields": METRIC_FIELDS}),
+        ("Test metrics", {"fields": [*METRIC_FIELDS]}),
         # Replaced per run by the settings its kind reads (get_fieldsets).
         ("Settings", {"fields": []}),
         ("Log", {"fields": ["error", "log_tail", "celery_task_id"]}),
@@ -188,13 +193,13 @@ class TrainingRunAdmin(RunAdmin):
 
     @admin.action(description="Cancel selected runs", permissions=["change"])
     def cancel_runs(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
-        self._cancel(request, queryset, lambda run: training_run_cancel(run=run, by=request.user))
+        self._cancel(request, queryset, lambda run: training_run_cancel(run=run, by=cast("User", request.user)))
 
     @admin.action(description="Retry selected runs (new run, same configuration)", permissions=["change"])
     def retry_runs(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
         for run in queryset.select_related("snapshot"):
             try:
-                new = training_run_retry(run=run, by=request.user)
+                new = training_run_retry(run=run, by=cast("User", request.user))
             except (IllegalTransition, RunConfigError) as error:
                 self.message_user(request, f"Run {run.pk} was not retried: {error}", messages.WARNING)
             else:
@@ -218,7 +223,7 @@ class TrainingRunAdmin(RunAdmin):
                 continue
             try:
                 evaluation = evaluation_run_create(
-                    model_version=version, snapshot=snapshot, split=split, created_by=request.user
+                    model_version=version, snapshot=snapshot, split=split, created_by=cast("User", request.user)
                 )
             except RunConfigError as error:
                 self.message_user(request, f"Run {run.pk} was not evaluated: {error}", messages.WARNING)
@@ -230,8 +235,8 @@ class TrainingRunAdmin(RunAdmin):
 class EvaluationDatasetAdmin(admin.ModelAdmin):
     """Uploaded evaluation files, read-only: they are added through a new evaluation (or the API)."""
 
-    list_display = ["id", "name", "source_name", "review_count", "positive_count", "negative_count", "created_at"]
-    readonly_fields = [*list_display[1:], "filename", "created_by"]
+    list_display = [*DATASET_COLUMNS]
+    readonly_fields = [*DATASET_COLUMNS[1:], "filename", "created_by"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -263,7 +268,7 @@ class EvaluationRunAdmin(RunAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["model_version", "split", "snapshot", "review_import", "dataset"]}),
-        ("State", {"fields": STATE_FIELDS}),
+        ("State", {"fields": [*STATE_FIELDS]}),
         ("Progress", {"fields": ["processed", "total"]}),
         ("Metrics", {"fields": [*METRIC_FIELDS, "slices"]}),
         ("Log", {"fields": ["error", "log_tail", "celery_task_id"]}),
@@ -285,5 +290,5 @@ class EvaluationRunAdmin(RunAdmin):
     @admin.action(description="Cancel selected evaluations", permissions=["change"])
     def cancel_evaluations(self, request: HttpRequest, queryset: QuerySet[EvaluationRun]) -> None:
         self._cancel(
-            request, queryset, lambda evaluation: evaluation_run_cancel(evaluation=evaluation, by=request.user)
+            request, queryset, lambda evaluation: evaluation_run_cancel(evaluation=evaluation, by=cast("User", request.user))
         )
