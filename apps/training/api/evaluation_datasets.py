@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from apps.api.errors import ApiError, invalid
 from apps.api.permissions import MANAGE, READ_MODELS
-from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
 from apps.training.evaluation_data import EvaluationDataError, evaluation_dataset_create
 from apps.training.models import EvaluationDataset
 
@@ -59,7 +59,8 @@ DATASET_EXAMPLE: dict[str, Any] = {
 
 class SliceSerializer(serializers.Serializer):
     value = serializers.CharField(help_text="The slice's key: q1..q4 for length, the rating, the source, the origin split.")
-    label = serializers.CharField(help_text="The slice in words, e.g. '128–173 tokens' or '7 / 10'.")
+    # A field named label: the serializer metaclass takes it off the class, so Field.label is not overridden.
+    label = serializers.CharField(help_text="The slice in words, e.g. '128–173 tokens' or '7 / 10'.")  # type: ignore[assignment]
     count = serializers.IntegerField(help_text="Reviews in the slice.")
     correct = serializers.IntegerField(help_text="Reviews in the slice the model got right.")
     accuracy = serializers.FloatField()
@@ -80,7 +81,7 @@ class SliceGroupSerializer(serializers.Serializer):
 
 
 class EvaluationDatasetSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = EvaluationDataset
@@ -140,7 +141,7 @@ class EvaluationDatasetListView(ApiListView):
                 file=body.validated_data["file"],
                 name=body.validated_data.get("name"),
                 source_name=body.validated_data.get("source_name") or None,
-                created_by=request.user,
+                created_by=signed_in(request),
             )
         except EvaluationDataError as error:
             if "largest evaluation file" in str(error):

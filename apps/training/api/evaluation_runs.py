@@ -15,7 +15,7 @@ from apps.api.fields import IdFilterField, QueryFilters, RelatedIdField
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_MODELS
 from apps.api.serializers import StrictInputSerializer
-from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
 from apps.common.choices import JobStatus
 from apps.common.models import IllegalTransition
 from apps.registry.models import ModelVersion
@@ -53,10 +53,10 @@ EVALUATION_EXAMPLE: dict[str, Any] = {
 class EvaluationRunSerializer(serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
     confusion_matrix = serializers.JSONField(read_only=True, help_text=CONFUSION_MATRIX_HELP)
-    review_import = serializers.PrimaryKeyRelatedField(
+    review_import: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True, help_text="With split `import`: the import whose labelled reviews were evaluated."
     )
-    dataset = serializers.PrimaryKeyRelatedField(
+    dataset: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True, help_text="With split `file`: the uploaded evaluation file (`/api/evaluation-datasets/{id}/`)."
     )
 
@@ -69,7 +69,8 @@ class EvaluationRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_created_by(self, evaluation: EvaluationRun) -> str | None:
-        return evaluation.created_by.get_username() if evaluation.created_by_id else None
+        user = evaluation.created_by
+        return user.get_username() if user is not None else None
 
 
 class EvaluationRunDetailSerializer(EvaluationRunSerializer):
@@ -193,7 +194,7 @@ class EvaluationRunListView(ApiListView):
         body = EvaluationRunCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            evaluation = evaluation_run_create(**body.validated_data, created_by=request.user)
+            evaluation = evaluation_run_create(**body.validated_data, created_by=signed_in(request))
         except RunConfigError as error:
             raise invalid(error.errors) from None
         return created(
@@ -244,7 +245,7 @@ class EvaluationRunCancelView(ApiView):
     def post(self, request: Request, pk: int) -> Response:
         evaluation = get_or_404(EvaluationRun.objects.all(), pk, "evaluation run")
         try:
-            evaluation_run_cancel(evaluation=evaluation, by=request.user)
+            evaluation_run_cancel(evaluation=evaluation, by=signed_in(request))
         except IllegalTransition as error:
             raise conflict(str(error)) from None
         evaluation = EvaluationRun.objects.select_related("created_by").get(pk=pk)

@@ -15,7 +15,7 @@ from apps.api.fields import IdFilterField, QueryFilters, RelatedIdField
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_MODELS
 from apps.api.serializers import StrictInputSerializer
-from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
 from apps.common.choices import JobStatus
 from apps.common.models import IllegalTransition
 from apps.reviews.models import DatasetSnapshot
@@ -139,7 +139,8 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         return {name: getattr(run, name) for name in HYPERPARAMETERS}
 
     def get_created_by(self, run: TrainingRun) -> str | None:
-        return run.created_by.get_username() if run.created_by_id else None
+        user = run.created_by
+        return user.get_username() if user is not None else None
 
     def get_model_version(self, run: TrainingRun) -> int | None:
         if "model_version" in self.context:
@@ -163,7 +164,7 @@ class TrainingRunDetailSerializer(TrainingRunSerializer):
         epochs = self.context.get("epochs")
         if epochs is None:
             epochs = list(run.epoch_metrics.order_by("epoch"))
-        return EpochMetricSerializer(epochs, many=True).data
+        return EpochMetricSerializer(epochs, many=True).data  # type: ignore[return-value]  # many=True: a list
 
     def get_evaluations(self, run: TrainingRun) -> list[int]:
         return [evaluation.pk for evaluation in self.context.get("evaluations", [])]
@@ -336,7 +337,7 @@ class TrainingRunListView(ApiListView):
         if isinstance(data.get("base_model"), str):
             data["base_model"] = data["base_model"].strip()
         try:
-            run = training_run_create(snapshot=snapshot, created_by=request.user, notes=notes, **data)
+            run = training_run_create(snapshot=snapshot, created_by=signed_in(request), notes=notes, **data)
         except RunConfigError as error:
             raise invalid(error.errors) from None
         return created(_run_detail(run.pk), f"/api/training-runs/{run.pk}/", http_status=status.HTTP_202_ACCEPTED)
@@ -377,7 +378,7 @@ class TrainingRunCancelView(ApiView):
     def post(self, request: Request, pk: int) -> Response:
         run = get_or_404(TrainingRun.objects.all(), pk, "training run")
         try:
-            training_run_cancel(run=run, by=request.user)
+            training_run_cancel(run=run, by=signed_in(request))
         except IllegalTransition as error:
             raise conflict(str(error)) from None
         return Response(_run_detail(pk))
