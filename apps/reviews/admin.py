@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -7,6 +9,9 @@ from django.http import HttpRequest
 from apps.common.models import IllegalTransition
 from apps.reviews.models import DatasetSnapshot, ImportJob, Review
 from apps.reviews.services import import_job_cancel
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 @admin.register(Review)
@@ -29,7 +34,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     def cancel_imports(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
         for job in queryset:
             try:
-                import_job_cancel(job=job, by=request.user)
+                import_job_cancel(job=job, by=cast("User", request.user))  # the admin lets only signed-in staff in
             except IllegalTransition as error:
                 self.message_user(request, str(error), messages.WARNING)
             else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
@@ -58,7 +58,7 @@ def snapshot_list() -> list[DatasetSnapshot]:
 
 # --- The review browser: search and filters, a page of rows -----------------------------------------------
 
-NO_LABEL = "none"
+NO_LABEL: Final = "none"
 LabelFilter = int | Literal["none"] | None
 
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from apps.api.errors import ApiError, conflict, invalid
 from apps.api.permissions import MANAGE, READ_DATA
 from apps.api.throttles import BulkThrottle
-from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
 from apps.common.models import IllegalTransition
 from apps.reviews.importers import ReviewImportError
 from apps.reviews.models import ImportJob
@@ -108,7 +108,7 @@ class ImportListView(ApiListView):
             job = import_upload_enqueue(
                 file=body.validated_data["file"],
                 source_name=body.validated_data.get("source_name"),
-                created_by=request.user,
+                created_by=signed_in(request),
             )
         except ReviewImportError as error:
             if "largest upload" in str(error):
@@ -145,7 +145,7 @@ class ImportCancelView(ApiView):
     def post(self, request: Request, pk: int) -> Response:
         job = get_or_404(ImportJob.objects.all(), pk, "import")
         try:
-            job = import_job_cancel(job=job, by=request.user)
+            job = import_job_cancel(job=job, by=signed_in(request))
         except IllegalTransition as error:
             raise conflict(str(error)) from None
         return Response(ImportJobSerializer(ImportJob.objects.get(pk=job.pk)).data)

@@ -17,7 +17,7 @@ from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.dashboard.selectors import review_label_and_model_filter
 from apps.reviews.choices import OriginSplit, Split
 from apps.reviews.models import Review
-from apps.reviews.selectors import NO_LABEL, ReviewFilters, review_search
+from apps.reviews.selectors import NO_LABEL, LabelFilter, ReviewFilters, review_search
 from apps.reviews.services import (
     API_SOURCE,
     BULK_MAX_REVIEWS,
@@ -85,16 +85,18 @@ class ReviewCreateSerializer(serializers.Serializer):
 
 
 class ReviewSingleCreateSerializer(ReviewCreateSerializer):
-    source = serializers.CharField(
+    # A declared field named "source" shadows Field.source in the stubs; DRF's metaclass takes it off the class.
+    source = serializers.CharField(  # type: ignore[assignment]
         max_length=64, required=False, default=API_SOURCE, help_text="Where the review comes from."
     )
 
 
 class ReviewBulkCreateSerializer(serializers.Serializer):
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]  # a declared field, not Field.source (see above)
         max_length=64, required=False, default=API_SOURCE, help_text="Where the reviews come from, e.g. 'crm'."
     )
-    reviews = ReviewCreateSerializer(many=True, min_length=1, max_length=BULK_MAX_REVIEWS)
+    # many=True passes min_length and max_length on to the ListSerializer; the stubs know only the child's arguments.
+    reviews = ReviewCreateSerializer(many=True, min_length=1, max_length=BULK_MAX_REVIEWS)  # type: ignore[call-arg]
 
 
 class CreatedReviewSerializer(serializers.Serializer):
@@ -112,7 +114,7 @@ class ReviewFilterSerializer(QueryFilters):
     search = serializers.CharField(
         required=False, max_length=500, help_text='Words in the text: "quoted phrases" and -excluded words work.'
     )
-    source = serializers.CharField(required=False, max_length=64)
+    source = serializers.CharField(required=False, max_length=64)  # type: ignore[assignment]  # a declared field
     origin_split = serializers.ChoiceField(required=False, choices=[c for c in OriginSplit.values if c])
     gold_label = serializers.ChoiceField(required=False, choices=["negative", "positive", NO_LABEL])
     human_label = serializers.ChoiceField(required=False, choices=["negative", "positive", NO_LABEL])
@@ -321,9 +323,11 @@ def _create(*, reviews: list[NewReview], source: str, field: str) -> list[Create
         raise invalid(errors) from None
 
 
-def _label_filter(value: str | None) -> int | str | None:
-    if value is None or value == NO_LABEL:
-        return value
+def _label_filter(value: str | None) -> LabelFilter:
+    if value is None:
+        return None
+    if value == NO_LABEL:
+        return NO_LABEL
     return LabelField().to_internal_value(value)
 
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from apps.api.errors import invalid
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_DATA
-from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
 from apps.reviews.choices import LabelSource
 from apps.reviews.models import DatasetSnapshot
 from apps.reviews.snapshots import MAX_SEED, SnapshotError, snapshot_create, snapshot_label_counts
@@ -149,7 +149,7 @@ class SnapshotListView(ApiListView):
         body = SnapshotCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            snapshot = snapshot_create(**body.validated_data, created_by=request.user)
+            snapshot = snapshot_create(**body.validated_data, created_by=signed_in(request))
         except SnapshotError as error:
             raise invalid({"body": str(error)}) from None
         return created(SnapshotDetailSerializer(snapshot).data, f"/api/snapshots/{snapshot.pk}/")
