@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 
@@ -13,7 +13,10 @@ from apps.reviews.models import DatasetSnapshot
 from apps.reviews.selectors import NO_LABEL, Disagreement, ReviewFilters
 from apps.training.choices import TRAINED_KINDS
 
-ANY = [("", "any")]
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
+
+ANY: list[tuple[str, str | StrPromise]] = [("", "any")]
 LABEL_CHOICES = [("", "any"), ("0", "negative"), ("1", "positive"), (NO_LABEL, "none")]
 PREDICTED_CHOICES = [("", "any"), ("0", "negative"), ("1", "positive")]
 RUN_ORDER_CHOICES = [("newest", "newest first"), ("oldest", "oldest first"), ("f1", "best test F1"), ("-f1", "worst test F1")]
@@ -27,7 +30,7 @@ class RunFilterForm(forms.Form):
 
     def __init__(self, *args: Any, base_models: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["base_model"].choices = ANY + [(name, name) for name in base_models]
+        cast(forms.ChoiceField, self.fields["base_model"]).choices = ANY + [(name, name) for name in base_models]
 
     def filters(self) -> dict[str, str | None]:
         """The valid filters as keyword arguments of ``training_run_search``; a bad value counts as "any"."""
@@ -57,6 +60,7 @@ class ReviewFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        assert cleaned is not None, "Form.clean returns cleaned_data"
         low, high = cleaned.get("min_confidence"), cleaned.get("max_confidence")
         if low is not None and high is not None and low > high:
             self.add_error("max_confidence", f"The range is empty: {low} is above {high}. Swap the two numbers.")
