@@ -305,10 +305,14 @@ def evaluation_examples(evaluation: EvaluationRun) -> list[Example]:
         )
         return examples_of(list(rows))
     if evaluation.split == EvaluationSplit.IMPORT:
-        return examples_of(list(import_labelled_reviews(evaluation.review_import_id).values_list("id", "text", "label")))
+        reviews = import_labelled_reviews(evaluation.review_import_id)
+        # "label" is the annotation import_labelled_reviews adds, which the stubs' plugin does not see.
+        return examples_of(list(reviews.values_list("id", "text", "label")))  # type: ignore[misc]
     if evaluation.split == EvaluationSplit.FILE:
         items = EvaluationDatasetItem.objects.filter(dataset_id=evaluation.dataset_id).order_by("position")
         return examples_of(list(items.values_list("review_id", "review__text", "label")))
+    # evaluation_run_create names a snapshot (the given one, else the version's) for every snapshot split.
+    assert evaluation.snapshot_id is not None
     return examples_of(snapshot_examples(snapshot=evaluation.snapshot_id, split=evaluation.split))
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, OrderBy, Prefetch, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 
 from apps.common.choices import JobStatus
@@ -92,7 +92,7 @@ def run_cell_predictions(
 
 # Columns a list of runs never shows: long texts and the full metrics JSON.
 _LIST_DEFERRED = ("log_tail", "notes", "error", "metrics", "snapshot__description")
-RUN_ORDERINGS = {
+RUN_ORDERINGS: dict[str, tuple[str | OrderBy, str]] = {
     "newest": ("-created_at", "-pk"),
     "oldest": ("created_at", "pk"),
     "f1": (F("f1").desc(nulls_last=True), "-pk"),

@@ -170,7 +170,7 @@ def _epoch_line(epoch: Any, values: dict[str, Any]) -> str:
 class _ProgressBar:
     """Draws ``training_run_execute``'s progress events as a tqdm bar, epochs as lines above it."""
 
-    def __init__(self, command: BaseCommand) -> None:
+    def __init__(self, command: Command) -> None:
         self.command = command
         # The raw stream: tqdm redraws with carriage returns, which OutputWrapper would end with newlines.
         self.bar = tqdm(total=0, unit="step", file=command.stderr._out, disable=None)
