@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django import forms
 
@@ -22,6 +22,15 @@ PREDICTED_CHOICES = [("", "any"), ("0", "negative"), ("1", "positive")]
 RUN_ORDER_CHOICES = [("newest", "newest first"), ("oldest", "oldest first"), ("f1", "best test F1"), ("-f1", "worst test F1")]
 
 
+class RunFilters(TypedDict):
+    """``training_run_search``'s keyword arguments."""
+
+    status: str | None
+    kind: str | None
+    base_model: str | None
+    order: str
+
+
 class RunFilterForm(forms.Form):
     status = forms.ChoiceField(choices=ANY + list(JobStatus.choices), required=False)
     kind = forms.ChoiceField(choices=ANY + TRAINED_KINDS, required=False)
@@ -32,7 +41,7 @@ class RunFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["base_model"]).choices = ANY + [(name, name) for name in base_models]
 
-    def filters(self) -> dict[str, str | None]:
+    def filters(self) -> RunFilters:
         """The valid filters as keyword arguments of ``training_run_search``; a bad value counts as "any"."""
         data = self.cleaned_data if self.is_valid() else {}
         return {

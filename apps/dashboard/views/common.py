@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property, wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -13,6 +13,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from apps.common.roles import is_ml_admin
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.db.models import QuerySet
+
 
 ViewT = TypeVar("ViewT", bound=Callable[..., HttpResponse])
 
@@ -42,6 +47,11 @@ def ml_admin_required(action: str) -> Callable[[ViewT], ViewT]:
         return login_required(wrapper)  # type: ignore[return-value]
 
     return decorate
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The user of a page that lets only signed-in users in (``analyst_page``, ``ml_admin_required``)."""
+    return cast("User", request.user)
 
 
 def page_of(
@@ -87,7 +97,8 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list.order_by()[: self.cap + 1].count()
+        # The capped paginator pages querysets only.
+        return cast("QuerySet[Any]", self.object_list).order_by()[: self.cap + 1].count()
 
     @property
     def capped(self) -> bool:
@@ -159,11 +170,13 @@ def render_page(
 
     ``partials`` maps an element id (HTMX's ``HX-Target``) to the partial that renders it.
     """
-    target = request.htmx.target if getattr(request, "htmx", False) else None
+    htmx = getattr(request, "htmx", None)  # django-htmx's middleware sets it
+    target = htmx.target if htmx else None
     if partials and target in partials:
         return render(request, f"{template}#{partials[target]}", context, status=status)
     return render(request, template, context)
 
 
 def is_polling(request: HttpRequest, element_id: str) -> bool:
-    return bool(getattr(request, "htmx", False)) and request.htmx.target == element_id
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx and htmx.target == element_id)

@@ -14,7 +14,14 @@ from apps.common.choices import JobStatus
 from apps.common.roles import analyst_page
 from apps.dashboard.display import confusion_rows
 from apps.dashboard.views import common
-from apps.dashboard.views.common import STOP_POLLING, is_polling, ml_admin_required, page_of, render_page
+from apps.dashboard.views.common import (
+    STOP_POLLING,
+    is_polling,
+    ml_admin_required,
+    page_of,
+    render_page,
+    signed_in_user,
+)
 from apps.training.forms import EvaluationRunForm
 from apps.training.models import EvaluationRun
 from apps.training.selectors import evaluation_run_get, evaluation_run_search
@@ -66,7 +73,7 @@ def evaluation_start(request: HttpRequest) -> HttpResponse:
     initial = {name: request.GET[name] for name in ("model_version", "split", "review_import") if request.GET.get(name)}
     form = EvaluationRunForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        evaluation = form.create(created_by=request.user)
+        evaluation = form.create(created_by=signed_in_user(request))
         if evaluation is not None:
             messages.success(request, f"Evaluation {evaluation.pk} is queued; this page follows it.")
             return redirect("dashboard:evaluation-detail", evaluation_id=evaluation.pk)

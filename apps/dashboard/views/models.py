@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from apps.common.roles import analyst_page
 from apps.dashboard.display import render_markdown
 from apps.dashboard.forms import PromoteForm, RollbackForm
-from apps.dashboard.views.common import ml_admin_required, page_of, render_page
+from apps.dashboard.views.common import ml_admin_required, page_of, render_page, signed_in_user
 from apps.registry.models import ModelVersion
 from apps.registry.selectors import (
     current_model_version,
@@ -63,7 +63,7 @@ def model_promote(request: HttpRequest, version_id: int) -> HttpResponse:
         return redirect("dashboard:model-detail", version_id=version.pk)
     try:
         promotion = model_version_promote(
-            version=version, by=request.user, reason=form.cleaned_data["reason"], force=form.cleaned_data["force"]
+            version=version, by=signed_in_user(request), reason=form.cleaned_data["reason"], force=form.cleaned_data["force"]
         )
     except PromotionError as error:
         messages.error(request, str(error))
@@ -79,7 +79,7 @@ def model_rollback(request: HttpRequest) -> HttpResponse:
     form = RollbackForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        promotion = model_version_rollback(by=request.user, reason=reason)
+        promotion = model_version_rollback(by=signed_in_user(request), reason=reason)
     except PromotionError as error:
         messages.error(request, str(error))
     else:

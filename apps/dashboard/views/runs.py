@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
@@ -21,6 +22,7 @@ from apps.dashboard.views.common import (
     ml_admin_required,
     page_of,
     render_page,
+    signed_in_user,
 )
 from apps.reviews.choices import Label
 from apps.training.forms import TrainingRunForm
@@ -70,7 +72,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
                 evaluation,
                 confusion_rows(
                     evaluation.confusion_matrix or [],
-                    lambda gold, predicted, pk=evaluation.pk: _cell_url("evaluation", pk, gold, predicted),
+                    partial(_cell_url, "evaluation", evaluation.pk),
                 ),
             )
             for evaluation in detail.evaluations
@@ -124,7 +126,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
             initial = {"snapshot": source.snapshot_id, **{name: getattr(source, name) for name in HYPERPARAMETERS}}
     form = TrainingRunForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        run = form.create(created_by=request.user)
+        run = form.create(created_by=signed_in_user(request))
         messages.success(request, f"Run {run.pk} is queued; this page follows its progress.")
         return redirect("dashboard:run-detail", run_id=run.pk)
     # Each row says which kinds read it, so the page shows the chosen kind's settings only (site.js).
@@ -143,7 +145,7 @@ def _kinds_reading(name: str) -> list[str]:
 def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(run_id)
     try:
-        run = training_run_cancel(run=run, by=request.user)
+        run = training_run_cancel(run=run, by=signed_in_user(request))
     except IllegalTransition as error:
         messages.error(request, str(error))
     else:
@@ -159,7 +161,7 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(run_id)
     try:
-        retry = training_run_retry(run=run, by=request.user)
+        retry = training_run_retry(run=run, by=signed_in_user(request))
     except IllegalTransition as error:
         messages.error(request, str(error))
         return redirect("dashboard:run-detail", run_id=run_id)
