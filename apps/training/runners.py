@@ -312,7 +312,8 @@ def evaluation_examples(evaluation: EvaluationRun) -> list[Example]:
         items = EvaluationDatasetItem.objects.filter(dataset_id=evaluation.dataset_id).order_by("position")
         return examples_of(list(items.values_list("review_id", "review__text", "label")))
     # evaluation_run_create names a snapshot (the given one, else the version's) for every snapshot split.
-    assert evaluation.snapshot_id is not None
+    if evaluation.snapshot_id is None:
+        raise ValueError(f"Evaluation {evaluation.pk} names no snapshot to take its {evaluation.split} split from.")
     return examples_of(snapshot_examples(snapshot=evaluation.snapshot_id, split=evaluation.split))
 
 
