@@ -120,7 +120,8 @@ def prepare(count: int) -> int:
 
     from apps.reviews.models import Review
     from apps.reviews.snapshots import snapshot_create
-    from apps.training.services import training_run_create, training_run_execute
+    from apps.training.runners import training_run_execute
+    from apps.training.services import training_run_create
 
     texts = []
     for name in ("train", "test", "unsupervised"):

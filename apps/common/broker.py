@@ -94,7 +94,10 @@ def send_by_name(
     if task_id is not None:
         options["task_id"] = task_id
     if app.conf.task_always_eager:
-        app.loader.import_default_modules()
+        if task_name not in app.tasks:
+            # Registers the tasks (the worker's autodiscovery), once per process: loading them again would
+            # set Django up anew, checks and logging included, on every message.
+            app.loader.import_default_modules()
         app.tasks[task_name].apply_async(args=list(args), kwargs=kwargs, **options)
         return
     app.send_task(task_name, args=list(args), kwargs=kwargs, **options)

@@ -1,6 +1,6 @@
 """Label-noise detections queued from the labelling page and the API.
 
-Thin: the task takes a job id and hands it to its kind of job (``apps.labelling.noise.NoiseRunner``),
+Thin: the task takes a job id and hands it to its kind of job (``apps.labelling.runners.NoiseRunner``),
 which claims the row under a lock, so a redelivered or re-sent message never runs it twice.
 """
 
