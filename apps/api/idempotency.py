@@ -34,7 +34,7 @@ from rest_framework.response import Response
 
 from apps.api.errors import ApiError
 from apps.api.models import IdempotencyRecord
-from apps.api.views import signed_in
+from apps.common.roles import signed_in
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

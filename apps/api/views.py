@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Model, QuerySet
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import BasePagination
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from apps.api.errors import ApiError
 from apps.api.pagination import ApiCursorPagination
 from apps.api.permissions import Capability, HasCapability
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import User
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -58,7 +54,3 @@ def created(data: Any, location: str, *, http_status: int = 201) -> Response:
     """201 (or 202 for queued work) with the new resource's address in ``Location``."""
     return Response(data, status=http_status, headers={"Location": location})
 
-
-def signed_in(request: Request) -> User:
-    """The user making the request, for endpoints that let only signed-in users in (as ``ApiView`` does)."""
-    return cast("User", request.user)

@@ -20,7 +20,7 @@ from apps.api.errors import conflict, invalid
 from apps.api.fields import IdFilterField, QueryFilters, RelatedIdField
 from apps.api.permissions import MANAGE, READ_DATA
 from apps.api.serializers import StrictInputSerializer
-from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.automation.choices import ComparisonMetric
 from apps.automation.models import RetrainingCycle, TrainingPolicy
 from apps.automation.selectors import cycle_list, new_label_count
@@ -35,6 +35,7 @@ from apps.automation.services import (
 )
 from apps.common.choices import JobStatus
 from apps.common.models import IllegalTransition
+from apps.common.roles import signed_in
 from apps.reviews.choices import LabelSource, Split
 from apps.reviews.models import DatasetSnapshot
 from apps.training.choices import TRAINED_KINDS

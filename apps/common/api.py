@@ -18,8 +18,9 @@ from rest_framework.response import Response
 
 from apps.api.errors import ApiError, invalid
 from apps.api.throttles import LoginThrottle
-from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.common.models import ApiToken
+from apps.common.roles import signed_in
 from apps.common.services import ApiTokenError, api_token_create, api_token_revoke
 
 NAME_MAX_LENGTH = ApiToken._meta.get_field("name").max_length or 100

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
@@ -20,11 +20,17 @@ from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
     from django.http import HttpRequest, HttpResponse
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
 ViewT = TypeVar("ViewT", bound=Callable[..., "HttpResponse"])
+
+
+def signed_in(request: HttpRequest | Request) -> User:
+    """The user of a page or endpoint that lets only signed-in users in (ApiView, the page decorators, the admin)."""
+    return cast("User", request.user)
 
 ANALYST = "analyst"
 ML_ADMIN = "ml_admin"

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.common.broker import BrokerUnavailable
 from apps.common.choices import JobStatus
+from apps.common.roles import signed_in
 from apps.labelling.models import NoiseDetection
 from apps.labelling.noise import (
     OVERVIEW_LIMIT,
@@ -22,7 +23,7 @@ from apps.labelling.noise import (
     noise_detection_start,
     noise_overview,
 )
-from apps.labelling.views import ml_admin_required, signed_in
+from apps.labelling.views import ml_admin_required
 from apps.reviews.models import DatasetSnapshot, ImportJob
 
 if TYPE_CHECKING:

@@ -9,35 +9,47 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseForbidden, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseForbidden,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.common.roles import is_analyst, is_ml_admin
+from apps.common.roles import is_analyst, is_ml_admin, signed_in
 from apps.labelling.choices import QueuePool, QueueStrategy
+from apps.labelling.errors import LabellingRefused, QueueConfigError
 from apps.labelling.exports import export_filename, export_lines, export_rows
-from apps.labelling.forms import LabelSnapshotForm, QueueEditForm, QueueForm, SettleForm, UploadForm
+from apps.labelling.forms import (
+    LabelSnapshotForm,
+    QueueEditForm,
+    QueueForm,
+    SettleForm,
+    UploadForm,
+)
 from apps.labelling.models import LabellingQueue
 from apps.labelling.ordering import queue_order_rebuild
+from apps.labelling.resolutions import resolution_settle
 from apps.labelling.selectors import (
     agreement_summary,
     analyst_progress,
     conflict_list,
     conflict_reviews,
     labels_today,
+    page_extras,
     queue_list,
     queue_progress,
-    page_extras,
     resolution_counts,
 )
-from apps.labelling.errors import LabellingRefused, QueueConfigError
-from apps.labelling.resolutions import resolution_settle
 from apps.labelling.services import (
     annotation_create,
     annotation_undo,
@@ -48,15 +60,14 @@ from apps.labelling.services import (
     queue_create,
     queue_update,
 )
-from apps.reviews.uploads import UploadError, review_upload
 from apps.predictions.batch import BatchJobError, batch_prediction_job_create, queue_for
 from apps.predictions.selectors import batch_job_latest_for_pool
 from apps.registry.selectors import current_model_version
 from apps.reviews.models import Review
 from apps.reviews.snapshots import SnapshotError, snapshot_create
+from apps.reviews.uploads import UploadError, review_upload
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
     from django_htmx.middleware import HtmxDetails
 
     class HtmxRequest(HttpRequest):
@@ -66,11 +77,6 @@ if TYPE_CHECKING:
 
 
 View = Callable[..., HttpResponseBase]
-
-
-def signed_in(request: HttpRequest) -> User:
-    """The signed-in user of a page (every labelling page asks for one before it runs)."""
-    return cast("User", request.user)
 
 
 LABEL_TEMPLATE = "labelling/label.html"

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -16,10 +21,20 @@ from rest_framework.response import Response
 
 from apps.api.errors import ApiError
 from apps.api.permissions import MANAGE, READ_MODELS
-from apps.api.views import ApiView, get_or_404, signed_in
+from apps.api.views import ApiView, get_or_404
+from apps.common.roles import signed_in
 from apps.registry.models import ModelVersion, Promotion
-from apps.registry.selectors import current_model_version, model_version_card, model_version_list, promotion_history
-from apps.registry.services import PromotionError, model_version_promote, model_version_rollback
+from apps.registry.selectors import (
+    current_model_version,
+    model_version_card,
+    model_version_list,
+    promotion_history,
+)
+from apps.registry.services import (
+    PromotionError,
+    model_version_promote,
+    model_version_rollback,
+)
 
 REASON_MAX_LENGTH = 2_000
 HISTORY_MAX = 500

@@ -18,9 +18,15 @@ from apps.api.errors import conflict, invalid
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_MODELS
 from apps.api.serializers import StrictInputSerializer
-from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.common.models import IllegalTransition
-from apps.registry.ensembles import MAX_MEMBERS, EnsembleRequestError, ensemble_build_cancel, ensemble_build_create
+from apps.common.roles import signed_in
+from apps.registry.ensembles import (
+    MAX_MEMBERS,
+    EnsembleRequestError,
+    ensemble_build_cancel,
+    ensemble_build_create,
+)
 from apps.registry.models import EnsembleBuild, ModelVersion
 from apps.registry.selectors import ensemble_build_list
 

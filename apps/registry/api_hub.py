@@ -18,7 +18,8 @@ from rest_framework.response import Response
 from apps.api.errors import ApiError
 from apps.api.permissions import MANAGE, READ_MODELS
 from apps.api.serializers import StrictInputSerializer
-from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.common.roles import signed_in
 from apps.registry.hub import hub_publish_submit, hub_register_submit
 from apps.registry.models import HubJob
 from apps.registry.selectors import model_version_list

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from apps.registry.models import EnsembleBuild, ModelVersion, Promotion
 from apps.training.choices import ModelKind
+from apps.training.jobs import scoring_queue
 
 
 def model_version_list() -> QuerySet[ModelVersion]:
@@ -88,14 +89,14 @@ def model_version_card(*, version: ModelVersion) -> str | None:
 
 def ensemble_queue(members: Sequence[ModelVersion]) -> str:
     """``gpu`` when a member is a transformer (scoring it wants a GPU), else ``default``."""
-    return "gpu" if any(member.kind == ModelKind.TRANSFORMER for member in members) else "default"
+    return scoring_queue([member.kind for member in members])
 
 
 def model_version_queue(version: ModelVersion) -> str:
     """The queue whose workers should run this version's jobs (evaluations, batch predictions)."""
     if version.kind == ModelKind.ENSEMBLE:
         return ensemble_queue(list(version.members.all()))
-    return "gpu" if version.kind == ModelKind.TRANSFORMER else "default"
+    return scoring_queue([version.kind])
 
 
 def ensemble_build_list() -> QuerySet[EnsembleBuild]:

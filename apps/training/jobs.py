@@ -49,10 +49,13 @@ class EvaluationJob(JobRunner[EvaluationRun]):
         # An ensemble goes where its members run: to a GPU worker when one is a transformer.
         version = job.model_version
         if version.kind == ModelKind.ENSEMBLE:
-            kinds = [member.kind for member in version.members.all()]
-        else:
-            kinds = [version.kind]
-        return "gpu" if ModelKind.TRANSFORMER in kinds else "default"
+            return scoring_queue([member.kind for member in version.members.all()])
+        return scoring_queue([version.kind])
+
+
+def scoring_queue(kinds: list[str]) -> str:
+    """Where models of these kinds are scored: ``gpu`` when one is a transformer, else ``default``."""
+    return "gpu" if ModelKind.TRANSFORMER in kinds else "default"
 
 
 def staging_dir(run_id: int) -> Path:

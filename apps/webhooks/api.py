@@ -14,7 +14,8 @@ from rest_framework.response import Response
 from apps.api.errors import invalid
 from apps.api.fields import QueryFilters
 from apps.api.permissions import MANAGE
-from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.common.roles import signed_in
 from apps.webhooks.choices import SUBSCRIBABLE_EVENTS, DeliveryStatus, WebhookEvent
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
 from apps.webhooks.services import (

@@ -15,7 +15,6 @@ from django.shortcuts import render
 from apps.common.roles import is_ml_admin
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
     from django.db.models import QuerySet
 
 
@@ -47,11 +46,6 @@ def ml_admin_required(action: str) -> Callable[[ViewT], ViewT]:
         return login_required(wrapper)  # type: ignore[return-value]
 
     return decorate
-
-
-def signed_in_user(request: HttpRequest) -> User:
-    """The user of a page that lets only signed-in users in (``analyst_page``, ``ml_admin_required``)."""
-    return cast("User", request.user)
 
 
 def page_of(

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from apps.common.choices import JobStatus
-from apps.common.roles import analyst_page
+from apps.common.roles import analyst_page, signed_in
 from apps.dashboard.display import confusion_rows
 from apps.dashboard.views import common
 from apps.dashboard.views.common import (
@@ -20,7 +20,6 @@ from apps.dashboard.views.common import (
     ml_admin_required,
     page_of,
     render_page,
-    signed_in_user,
 )
 from apps.training.forms import EvaluationRunForm
 from apps.training.models import EvaluationRun
@@ -73,7 +72,7 @@ def evaluation_start(request: HttpRequest) -> HttpResponse:
     initial = {name: request.GET[name] for name in ("model_version", "split", "review_import") if request.GET.get(name)}
     form = EvaluationRunForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        evaluation = form.create(created_by=signed_in_user(request))
+        evaluation = form.create(created_by=signed_in(request))
         if evaluation is not None:
             messages.success(request, f"Evaluation {evaluation.pk} is queued; this page follows it.")
             return redirect("dashboard:evaluation-detail", evaluation_id=evaluation.pk)

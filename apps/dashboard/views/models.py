@@ -7,10 +7,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from apps.common.roles import analyst_page
+from apps.common.roles import analyst_page, signed_in
 from apps.dashboard.display import render_markdown
 from apps.dashboard.forms import PromoteForm, RollbackForm
-from apps.dashboard.views.common import ml_admin_required, page_of, render_page, signed_in_user
+from apps.dashboard.views.common import ml_admin_required, page_of, render_page
 from apps.registry.models import ModelVersion
 from apps.registry.selectors import (
     current_model_version,
@@ -21,7 +21,11 @@ from apps.registry.selectors import (
     promotion_history,
     rollback_target,
 )
-from apps.registry.services import PromotionError, model_version_promote, model_version_rollback
+from apps.registry.services import (
+    PromotionError,
+    model_version_promote,
+    model_version_rollback,
+)
 from apps.training.selectors import evaluation_run_list
 
 
@@ -63,7 +67,7 @@ def model_promote(request: HttpRequest, version_id: int) -> HttpResponse:
         return redirect("dashboard:model-detail", version_id=version.pk)
     try:
         promotion = model_version_promote(
-            version=version, by=signed_in_user(request), reason=form.cleaned_data["reason"], force=form.cleaned_data["force"]
+            version=version, by=signed_in(request), reason=form.cleaned_data["reason"], force=form.cleaned_data["force"]
         )
     except PromotionError as error:
         messages.error(request, str(error))
@@ -79,7 +83,7 @@ def model_rollback(request: HttpRequest) -> HttpResponse:
     form = RollbackForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        promotion = model_version_rollback(by=signed_in_user(request), reason=reason)
+        promotion = model_version_rollback(by=signed_in(request), reason=reason)
     except PromotionError as error:
         messages.error(request, str(error))
     else:

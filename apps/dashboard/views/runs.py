@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.common.models import IllegalTransition
-from apps.common.roles import analyst_page
+from apps.common.roles import analyst_page, signed_in
 from apps.dashboard.display import confusion_rows, loss_chart
 from apps.dashboard.forms import RunFilterForm
 from apps.dashboard.views import common
@@ -22,12 +22,10 @@ from apps.dashboard.views.common import (
     ml_admin_required,
     page_of,
     render_page,
-    signed_in_user,
 )
 from apps.reviews.choices import Label
 from apps.training.forms import TrainingRunForm
 from apps.training.models import EvaluationRun, TrainingRun
-from workers.ml.config import TFIDF_SETTINGS, TRANSFORMER_SETTINGS
 from apps.training.selectors import (
     evaluation_run_get,
     run_cell_prediction_queryset,
@@ -36,7 +34,12 @@ from apps.training.selectors import (
     training_run_search,
     training_run_waits_behind,
 )
-from apps.training.services import HYPERPARAMETERS, training_run_cancel, training_run_retry
+from apps.training.services import (
+    HYPERPARAMETERS,
+    training_run_cancel,
+    training_run_retry,
+)
+from workers.ml.config import TFIDF_SETTINGS, TRANSFORMER_SETTINGS
 
 RESULTS_ID = "run-results"
 LIVE_ID = "run-live"
@@ -126,7 +129,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
             initial = {"snapshot": source.snapshot_id, **{name: getattr(source, name) for name in HYPERPARAMETERS}}
     form = TrainingRunForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        run = form.create(created_by=signed_in_user(request))
+        run = form.create(created_by=signed_in(request))
         messages.success(request, f"Run {run.pk} is queued; this page follows its progress.")
         return redirect("dashboard:run-detail", run_id=run.pk)
     # Each row says which kinds read it, so the page shows the chosen kind's settings only (site.js).
@@ -145,7 +148,7 @@ def _kinds_reading(name: str) -> list[str]:
 def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(run_id)
     try:
-        run = training_run_cancel(run=run, by=signed_in_user(request))
+        run = training_run_cancel(run=run, by=signed_in(request))
     except IllegalTransition as error:
         messages.error(request, str(error))
     else:
@@ -161,7 +164,7 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 def run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(run_id)
     try:
-        retry = training_run_retry(run=run, by=signed_in_user(request))
+        retry = training_run_retry(run=run, by=signed_in(request))
     except IllegalTransition as error:
         messages.error(request, str(error))
         return redirect("dashboard:run-detail", run_id=run_id)

@@ -13,10 +13,11 @@ from apps.api.fields import IdFilterField, QueryFilters, RelatedIdField
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_DATA
 from apps.api.throttles import BulkThrottle
-from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.common.choices import JobStatus
 from apps.common.labels import QueuePool
 from apps.common.models import IllegalTransition
+from apps.common.roles import signed_in
 from apps.predictions.batch import (
     BatchJobError,
     batch_prediction_job_cancel,

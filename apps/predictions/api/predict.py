@@ -15,7 +15,8 @@ from rest_framework.response import Response
 from apps.api.errors import ApiError, invalid
 from apps.api.permissions import PREDICT
 from apps.api.throttles import PredictThrottle
-from apps.api.views import ApiView, signed_in
+from apps.api.views import ApiView
+from apps.common.roles import signed_in
 from apps.predictions.choices import PredictionSource
 from apps.predictions.models import Prediction
 from apps.predictions.services import PredictionInputError, prediction_create_many

@@ -11,7 +11,8 @@ from rest_framework.response import Response
 
 from apps.api.fields import IdFilterField, LabelField, QueryFilters
 from apps.api.permissions import PREDICT, READ_DATA, can
-from apps.api.views import ApiListView, ApiView, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, get_or_404
+from apps.common.roles import signed_in
 from apps.predictions.api.predict import ProbabilitiesSerializer
 from apps.predictions.choices import PredictionSource
 from apps.predictions.models import Prediction

@@ -11,8 +11,9 @@ from rest_framework.response import Response
 from apps.api.errors import ApiError, conflict, invalid
 from apps.api.permissions import MANAGE, READ_DATA
 from apps.api.throttles import BulkThrottle
-from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.common.models import IllegalTransition
+from apps.common.roles import signed_in
 from apps.reviews.importers import ReviewImportError
 from apps.reviews.models import ImportJob
 from apps.reviews.services import (

@@ -11,10 +11,16 @@ from rest_framework.response import Response
 from apps.api.errors import invalid
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_DATA
-from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.common.roles import signed_in
 from apps.reviews.choices import LabelSource
 from apps.reviews.models import DatasetSnapshot
-from apps.reviews.snapshots import MAX_SEED, SnapshotError, snapshot_create, snapshot_label_counts
+from apps.reviews.snapshots import (
+    MAX_SEED,
+    SnapshotError,
+    snapshot_create,
+    snapshot_label_counts,
+)
 
 SNAPSHOT_EXAMPLE = {
     "id": 3,

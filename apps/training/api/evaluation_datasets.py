@@ -17,7 +17,8 @@ from rest_framework.response import Response
 
 from apps.api.errors import ApiError, invalid
 from apps.api.permissions import MANAGE, READ_MODELS
-from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, created, get_or_404
+from apps.common.roles import signed_in
 from apps.training.evaluation_data import EvaluationDataError, evaluation_dataset_create
 from apps.training.models import EvaluationDataset
 

@@ -15,13 +15,18 @@ from apps.api.fields import IdFilterField, QueryFilters, RelatedIdField
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_MODELS
 from apps.api.serializers import StrictInputSerializer
-from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.common.choices import JobStatus
 from apps.common.models import IllegalTransition
+from apps.common.roles import signed_in
 from apps.registry.models import ModelVersion
 from apps.reviews.models import DatasetSnapshot, ImportJob
 from apps.training.api.evaluation_datasets import SLICES_EXAMPLE, SliceGroupSerializer
-from apps.training.api.training_runs import CONFUSION_MATRIX_HELP, METRIC_FIELDS, STATE_FIELDS
+from apps.training.api.training_runs import (
+    CONFUSION_MATRIX_HELP,
+    METRIC_FIELDS,
+    STATE_FIELDS,
+)
 from apps.training.choices import EvaluationSplit
 from apps.training.models import EvaluationDataset, EvaluationRun
 from apps.training.selectors import evaluation_run_list

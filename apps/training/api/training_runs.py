@@ -15,9 +15,10 @@ from apps.api.fields import IdFilterField, QueryFilters, RelatedIdField
 from apps.api.idempotency import idempotent
 from apps.api.permissions import MANAGE, READ_MODELS
 from apps.api.serializers import StrictInputSerializer
-from apps.api.views import ApiListView, ApiView, created, get_or_404, signed_in
+from apps.api.views import ApiListView, ApiView, created, get_or_404
 from apps.common.choices import JobStatus
 from apps.common.models import IllegalTransition
+from apps.common.roles import signed_in
 from apps.reviews.models import DatasetSnapshot
 from apps.training.choices import TRAINED_KINDS, Truncation
 from apps.training.models import EpochMetric, TrainingRun
