@@ -125,62 +125,11 @@ class NgramFeaturizer:
 
         Returns the featuriser and the texts' feature matrix, computed from the same counts.
         """
-        document_count = len(texts)
-        seen: dict[str, int] = {}
-        ids, documents = _token_ids(texts, re.compile(token_pattern), seen, grow=True)
-        cell_keys, cell_documents, cell_counts, keys, frequency = _cells(ids, documents, document_count)
-        kept = frequency >= min_df
-        if not kept.any():
-            raise ValueError(
-                f"No word appears in {min_df} or more training reviews; lower min_df or train on more reviews."
-            )
-        new_ids = np.full(len(seen), -1, dtype=np.int64)
-        new_ids[keys[kept]] = np.arange(int(kept.sum()))
-        words = [word for word, word_kept in zip(seen, (new_ids >= 0).tolist()) if word_kept]
-        ids = new_ids[ids]
-        # Per length: the kept cells' (document, column, count) and each kept term's review count.
-        rows, columns, counts, frequencies = [], [], [], []
-        cell_kept = np.repeat(kept, frequency)
-        rows.append(cell_documents[cell_kept])
-        columns.append(new_ids[cell_keys[cell_kept]])
-        counts.append(cell_counts[cell_kept])
-        frequencies.append(frequency[kept])
-
-        ngram_keys: list[np.ndarray] = []
-        ranks, offset = ids, len(words)
-        for length in range(2, ngram_max + 1):
-            candidate = _extend(ranks, ids, documents, length, len(words))
-            valid = candidate >= 0
-            if not valid.any():
-                break
-            _check_key_range(int(candidate.max()), document_count)
-            cell_keys, cell_documents, cell_counts, keys, frequency = _cells(
-                candidate[valid], documents[: len(candidate)][valid], document_count
-            )
-            kept = frequency >= min_df
-            if not kept.any():
-                break
-            kept_keys = keys[kept]
-            cell_kept = np.repeat(kept, frequency)
-            rows.append(cell_documents[cell_kept])
-            columns.append(offset + np.repeat(np.arange(len(kept_keys)), frequency[kept]))
-            counts.append(cell_counts[cell_kept])
-            frequencies.append(frequency[kept])
-            ngram_keys.append(kept_keys)
-            offset += len(kept_keys)
-            if length < ngram_max:
-                ranks = _lookup(kept_keys, candidate)
-
-        from scipy.sparse import csr_matrix
-
-        matrix = csr_matrix(
-            (np.concatenate(counts).astype(np.float64), (np.concatenate(rows), np.concatenate(columns))),
-            shape=(document_count, offset),
-        )
+        words, ngram_keys, matrix = _count_ngrams(texts, ngram_max=ngram_max, min_df=min_df, token_pattern=token_pattern)
         if naive_bayes:
-            weights = _log_count_ratio(matrix, labels)
+            weights = log_count_ratio(matrix, labels)
         else:
-            weights = np.log((1 + document_count) / (1 + np.concatenate(frequencies))) + 1.0
+            weights = idf_weights(matrix)
         featurizer = cls(words, ngram_keys, weights, token_pattern)
         return featurizer, featurizer._weigh(matrix)
 
@@ -203,13 +152,90 @@ class NgramFeaturizer:
         return self._weigh(matrix)
 
     def _weigh(self, counts: csr_matrix) -> csr_matrix:
-        matrix = counts.astype(np.float64)
-        matrix.data = (1.0 + np.log(matrix.data)) * self.term_weights[matrix.indices]
-        row_lengths = np.diff(matrix.indptr)
-        norms = np.sqrt(np.bincount(np.repeat(np.arange(matrix.shape[0]), row_lengths), matrix.data**2, matrix.shape[0]))
-        norms[norms == 0] = 1.0
-        matrix.data /= np.repeat(norms, row_lengths)
-        return matrix
+        return weigh_counts(counts, self.term_weights)
+
+
+def ngram_counts(texts: Sequence[str], *, ngram_max: int, min_df: int, token_pattern: str = TOKEN_PATTERN) -> csr_matrix:
+    """The raw counts of the 1..ngram_max-grams found in at least `min_df` of `texts`; no labels needed.
+
+    For models fitted many times over parts of the same texts (the label-noise folds): count once, then
+    ``weigh_counts`` each part's rows with weights fitted on them (``log_count_ratio``, ``idf_weights``).
+    """
+    return _count_ngrams(texts, ngram_max=ngram_max, min_df=min_df, token_pattern=token_pattern)[2]
+
+
+def _count_ngrams(
+    texts: Sequence[str], *, ngram_max: int, min_df: int, token_pattern: str
+) -> tuple[list[str], list[np.ndarray], csr_matrix]:
+    """The kept words, the kept n-grams' keys per length, and the texts' raw count matrix over them."""
+    document_count = len(texts)
+    seen: dict[str, int] = {}
+    ids, documents = _token_ids(texts, re.compile(token_pattern), seen, grow=True)
+    cell_keys, cell_documents, cell_counts, keys, frequency = _cells(ids, documents, document_count)
+    kept = frequency >= min_df
+    if not kept.any():
+        raise ValueError(
+            f"No word appears in {min_df} or more training reviews; lower min_df or train on more reviews."
+        )
+    new_ids = np.full(len(seen), -1, dtype=np.int64)
+    new_ids[keys[kept]] = np.arange(int(kept.sum()))
+    words = [word for word, word_kept in zip(seen, (new_ids >= 0).tolist()) if word_kept]
+    ids = new_ids[ids]
+    # Per length: the kept cells' (document, column, count).
+    rows, columns, counts = [], [], []
+    cell_kept = np.repeat(kept, frequency)
+    rows.append(cell_documents[cell_kept])
+    columns.append(new_ids[cell_keys[cell_kept]])
+    counts.append(cell_counts[cell_kept])
+
+    ngram_keys: list[np.ndarray] = []
+    ranks, offset = ids, len(words)
+    for length in range(2, ngram_max + 1):
+        candidate = _extend(ranks, ids, documents, length, len(words))
+        valid = candidate >= 0
+        if not valid.any():
+            break
+        _check_key_range(int(candidate.max()), document_count)
+        cell_keys, cell_documents, cell_counts, keys, frequency = _cells(
+            candidate[valid], documents[: len(candidate)][valid], document_count
+        )
+        kept = frequency >= min_df
+        if not kept.any():
+            break
+        kept_keys = keys[kept]
+        cell_kept = np.repeat(kept, frequency)
+        rows.append(cell_documents[cell_kept])
+        columns.append(offset + np.repeat(np.arange(len(kept_keys)), frequency[kept]))
+        counts.append(cell_counts[cell_kept])
+        ngram_keys.append(kept_keys)
+        offset += len(kept_keys)
+        if length < ngram_max:
+            ranks = _lookup(kept_keys, candidate)
+
+    from scipy.sparse import csr_matrix
+
+    matrix = csr_matrix(
+        (np.concatenate(counts).astype(np.float64), (np.concatenate(rows), np.concatenate(columns))),
+        shape=(document_count, offset),
+    )
+    return words, ngram_keys, matrix
+
+
+def weigh_counts(counts: csr_matrix, term_weights: np.ndarray) -> csr_matrix:
+    """(1 + log count) x term weight, rows l2-normalised: the features of raw counts."""
+    matrix = counts.astype(np.float64)
+    matrix.data = (1.0 + np.log(matrix.data)) * term_weights[matrix.indices]
+    row_lengths = np.diff(matrix.indptr)
+    norms = np.sqrt(np.bincount(np.repeat(np.arange(matrix.shape[0]), row_lengths), matrix.data**2, matrix.shape[0]))
+    norms[norms == 0] = 1.0
+    matrix.data /= np.repeat(norms, row_lengths)
+    return matrix
+
+
+def idf_weights(counts: csr_matrix) -> np.ndarray:
+    """scikit-learn's smoothed idf of each column: log((1 + texts) / (1 + texts holding it)) + 1."""
+    holding = np.bincount(counts.indices, minlength=counts.shape[1])
+    return np.log((1 + counts.shape[0]) / (1 + holding)) + 1.0
 
 
 def _check_key_range(largest_key: int, document_count: int) -> None:
@@ -279,7 +305,7 @@ def _token_ids(
     return ids, documents
 
 
-def _log_count_ratio(counts: csr_matrix, labels: np.ndarray) -> np.ndarray:
+def log_count_ratio(counts: csr_matrix, labels: np.ndarray) -> np.ndarray:
     """log(share of positive reviews holding the n-gram / share of negative ones), smoothed."""
     present = counts.copy()
     present.data[:] = 1.0
