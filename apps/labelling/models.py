@@ -149,9 +149,12 @@ class NoiseDetection(Job):
     split = models.CharField(max_length=16, choices=Split.choices, blank=True, help_text="Empty: every split.")
     import_job = models.ForeignKey("reviews.ImportJob", null=True, blank=True, on_delete=models.CASCADE)
     folds = models.PositiveSmallIntegerField(default=5)
+    repeats = models.PositiveSmallIntegerField(
+        default=3, help_text="Seeded k-fold splits whose out-of-sample probabilities are averaged."
+    )
     ngram_max = models.PositiveSmallIntegerField(default=2, help_text="The longest word n-gram of the fold models.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    # Progress: folds scored of all folds.
+    # Progress: fold models scored of all (folds x repeats).
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     reviews = models.PositiveIntegerField(default=0, help_text="Labelled reviews checked.")

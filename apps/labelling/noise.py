@@ -70,6 +70,7 @@ def noise_detection_start(
     split: str = "",
     import_job: ImportJob | None = None,
     folds: int = 5,
+    repeats: int = 3,
     ngram_max: int = 2,
     created_by: AbstractBaseUser | None = None,
     enqueue: bool = True,
@@ -91,8 +92,8 @@ def noise_detection_start(
         errors["split"] = "A split applies to a snapshot only; leave it empty for an import."
     if import_job is not None and import_job.status != JobStatus.SUCCEEDED:
         errors["import_job"] = f"Import {import_job.pk} is {import_job.status}: only a finished import has reviews to check."
-    settings_errors = NoiseSettings(folds=folds, ngram_max=ngram_max).errors()
-    errors.update({name: settings_errors[name] for name in ("folds", "ngram_max") if name in settings_errors})
+    settings_errors = NoiseSettings(folds=folds, repeats=repeats, ngram_max=ngram_max).errors()
+    errors.update({name: settings_errors[name] for name in ("folds", "repeats", "ngram_max") if name in settings_errors})
     if errors:
         raise NoiseDetectionError(errors)
     with transaction.atomic():
@@ -115,8 +116,9 @@ def noise_detection_start(
             split=split,
             import_job=import_job,
             folds=folds,
+            repeats=repeats,
             ngram_max=ngram_max,
-            total=folds,
+            total=folds * repeats,
             created_by=created_by,
         )
 

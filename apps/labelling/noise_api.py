@@ -3,7 +3,7 @@
 - ``GET /api/labelling/noise/``: one row per snapshot (or snapshot split) and per finished import, with the
   estimated number and share of wrong labels from its latest succeeded detection (null when none yet).
 - ``POST /api/labelling/noise/``: queue a detection over a snapshot (optionally one split) or an import; 202.
-- ``GET /api/labelling/noise/{id}/``: one detection, with its progress (folds scored) and results.
+- ``GET /api/labelling/noise/{id}/``: one detection, with its progress (fold models scored) and results.
 """
 
 from __future__ import annotations
@@ -29,18 +29,18 @@ from apps.labelling.noise import (
 from apps.labelling.schema import OpenApiExample, extend_schema
 from apps.reviews.choices import Split
 from apps.reviews.models import DatasetSnapshot, ImportJob
-from workers.ml.noise import MAX_FOLDS
+from workers.ml.noise import MAX_FOLDS, MAX_REPEATS
 
 DETECTION_EXAMPLE = {
-    "id": 4, "status": "succeeded", "snapshot": 2, "split": "train", "import_job": None, "folds": 5, "ngram_max": 2,
-    "processed": 5, "total": 5, "reviews": 40000, "flagged": 2762, "estimated_wrong_labels": 1965,
-    "estimated_wrong_share": 0.049125, "out_of_sample_accuracy": 0.8917, "error": "",
+    "id": 4, "status": "succeeded", "snapshot": 2, "split": "train", "import_job": None, "folds": 5, "repeats": 3, "ngram_max": 2,
+    "processed": 15, "total": 15, "reviews": 40000, "flagged": 2718, "estimated_wrong_labels": 1916,
+    "estimated_wrong_share": 0.0479, "out_of_sample_accuracy": 0.8777, "error": "",
     "created_at": "2026-12-02T15:00:00Z", "started_at": "2026-12-02T15:00:01Z", "finished_at": "2026-12-02T15:01:37Z",
 }  # fmt: skip
 OVERVIEW_EXAMPLE = [
     {
         "scope": "snapshot", "snapshot": 2, "split": "train", "import_job": None, "name": "Gold labels, seed 42",
-        "reviews": 40000, "estimated_wrong_labels": 1965, "estimated_wrong_share": 0.049125, "flagged": 2762,
+        "reviews": 40000, "estimated_wrong_labels": 1916, "estimated_wrong_share": 0.0479, "flagged": 2718,
         "detection": 4, "latest_detection": 4, "latest_status": "succeeded",
     },
     {
@@ -62,7 +62,7 @@ class NoiseDetectionSerializer(serializers.ModelSerializer):
     class Meta:
         model = NoiseDetection
         fields = [
-            "id", "status", "snapshot", "split", "import_job", "folds", "ngram_max", "processed", "total", "reviews",
+            "id", "status", "snapshot", "split", "import_job", "folds", "repeats", "ngram_max", "processed", "total", "reviews",
             "flagged", "estimated_wrong_labels", "estimated_wrong_share", "out_of_sample_accuracy", "error",
             "created_at", "started_at", "finished_at",
         ]  # fmt: skip
@@ -116,6 +116,9 @@ class NoiseDetectionInput(serializers.Serializer):
     )
     import_job = serializers.IntegerField(required=False, allow_null=True, help_text="Or this import's reviews.")
     folds = serializers.IntegerField(min_value=2, max_value=MAX_FOLDS, default=5)
+    repeats = serializers.IntegerField(
+        min_value=1, max_value=MAX_REPEATS, default=3, help_text="Seeded k-fold splits averaged; each review gets one score per split."
+    )
     ngram_max = serializers.IntegerField(min_value=1, max_value=3, default=2)
 
 
@@ -167,6 +170,7 @@ class NoiseListView(APIView):
                 split=data["split"],
                 import_job=import_job,
                 folds=data["folds"],
+                repeats=data["repeats"],
                 ngram_max=data["ngram_max"],
                 created_by=caller(request),
             )
@@ -185,7 +189,7 @@ class NoiseDetailView(APIView):
     permission_classes = ML_ADMIN
 
     @extend_schema(
-        description="One label-noise detection: status, folds scored, and what it found. ML admins only.",
+        description="One label-noise detection: status, fold models scored, and what it found. ML admins only.",
         responses=NoiseDetectionSerializer,
         examples=[OpenApiExample("Succeeded", value=DETECTION_EXAMPLE, response_only=True)],
     )

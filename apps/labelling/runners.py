@@ -45,8 +45,10 @@ class NoiseRunner(NoiseJob):
 
         job = self.job
         rows = self.db.call(lambda: labelled_rows(job))
-        self.progress.log_line(f"Checking {len(rows):,} labelled reviews of {job.scope_label} with {job.folds} folds.")
-        self.progress({"type": "step", "step": 0, "total_steps": job.folds})
+        self.progress.log_line(
+            f"Checking {len(rows):,} labelled reviews of {job.scope_label}: {job.folds} folds, {job.repeats} seeded splits."
+        )
+        self.progress({"type": "step", "step": 0, "total_steps": job.folds * job.repeats})
 
         def on_fold(done: int, total: int) -> None:
             self.progress({"type": "step", "step": done, "total_steps": total})
@@ -55,7 +57,7 @@ class NoiseRunner(NoiseJob):
         findings = detect_label_noise(
             [text for _, _, text in rows],
             [label for _, label, _ in rows],
-            settings=NoiseSettings(folds=job.folds, ngram_max=job.ngram_max),
+            settings=NoiseSettings(folds=job.folds, repeats=job.repeats, ngram_max=job.ngram_max),
             progress=on_fold,
             should_stop=self.progress.should_stop,
         )
@@ -74,7 +76,7 @@ class NoiseRunner(NoiseJob):
         job.flagged = findings.flagged
         job.estimated_issues = findings.estimated_issues
         job.out_of_sample_accuracy = findings.out_of_sample_accuracy
-        job.processed = job.total = job.folds
+        job.processed = job.total = job.folds * job.repeats
         # In the transaction that records the success: the queues read its scores as a succeeded detection's.
         queues_reorder_for_noise(succeeding=job)
 

@@ -69,7 +69,7 @@ def test_a_detection_on_a_worker_flags_the_flipped_labels_and_the_suspicious_que
     )
 
     assert done["status"] == "succeeded", done["error"]
-    assert (done["processed"], done["total"], done["reviews"]) == (5, 5, 80)
+    assert (done["processed"], done["total"], done["reviews"]) == (15, 15, 80)
     assert done["estimated_wrong_labels"] >= 1
     assert done["estimated_wrong_share"] == pytest.approx(done["estimated_wrong_labels"] / 80)
     flagged = set(NoiseScore.objects.filter(detection_id=done["id"], is_issue=True).values_list("review_id", flat=True))

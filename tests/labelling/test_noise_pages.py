@@ -57,9 +57,12 @@ def test_a_snapshot_not_checked_yet_has_no_estimate_and_a_running_detection_show
     detection = noise_detection_start(snapshot=snapshot, split="train", enqueue=False)
     NoiseDetection.objects.filter(pk=detection.pk).update(status=JobStatus.RUNNING, processed=2)
     body = api_as(admin).get(f"/api/labelling/noise/{detection.pk}/").json()
-    assert (body["status"], body["processed"], body["total"], body["estimated_wrong_labels"]) == ("running", 2, 5, None)
+    assert (body["status"], body["processed"], body["total"], body["estimated_wrong_labels"]) == ("running", 2, 15, None)
+    assert (body["folds"], body["repeats"]) == (5, 3)
     page = signed_in(admin).get("/labelling/noise/")
-    assert "2 of 5 folds" in page.content.decode()
+    assert "2 of 15 fold models" in page.content.decode()
+    detail = signed_in(admin).get(f"/labelling/noise/{detection.pk}/").content.decode()
+    assert "2 of 15 fold models scored" in detail and "5 folds &times; 3 seeded splits" in detail
 
 
 def test_starting_a_detection_needs_one_scope_and_sensible_folds(make_reviews: MakeReviews, admin: User) -> None:
@@ -71,6 +74,8 @@ def test_starting_a_detection_needs_one_scope_and_sensible_folds(make_reviews: M
     assert neither.status_code == 400 and "Choose what to check" in neither.content.decode()
     folds = client.post("/api/labelling/noise/", {"snapshot": snapshot.pk, "folds": 1}, format="json")
     assert folds.status_code == 400 and "folds" in folds.json()["error"]["fields"]
+    repeats = client.post("/api/labelling/noise/", {"snapshot": snapshot.pk, "repeats": 0}, format="json")
+    assert repeats.status_code == 400 and "repeats" in repeats.json()["error"]["fields"]
     missing = client.post("/api/labelling/noise/", {"snapshot": 999_999}, format="json")
     assert missing.status_code == 400 and "no snapshot 999999" in missing.content.decode()
     assert not NoiseDetection.objects.exists()
