@@ -3,8 +3,9 @@
 Takes the training split of the default snapshot (the 50,000 labelled IMDb reviews, stratified 80/10/10,
 seed 42: 40,000 reviews, as ``snapshot_create`` makes it), flips a seeded 5% of their labels, then in one run:
 
-- **detection** (workers/ml/noise.py, what the platform's noise job runs): 5-fold out-of-sample
-  probabilities of the TF-IDF model (1-2-grams), cleanlab's ``find_label_issues``; ranked by label quality;
+- **detection** (workers/ml/noise.py, what the platform's noise job runs): out-of-sample probabilities of
+  the TF-IDF model (1-2-grams) averaged over three seeded 5-fold splits, cleanlab's ``find_label_issues``;
+  ranked flagged first, then by label quality;
 - **in-sample** (today's suspicious queue): one TF-IDF model with the training defaults (1-3-grams)
   fitted on all the (noisy) labels, reviews ranked by the probability it gives their own label.
 
@@ -73,6 +74,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with train.parquet and test.parquet")
     parser.add_argument("--seed", type=int, default=42, help="seed of the snapshot split, the flips and the folds")
     parser.add_argument("--folds", type=int, default=NoiseSettings.folds)
+    parser.add_argument("--repeats", type=int, default=NoiseSettings.repeats, help="seeded k-fold splits averaged")
     parser.add_argument("--ngram-max", type=int, default=NoiseSettings.ngram_max, help="longest n-gram of the fold models")
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_REVIEWS} reviews, no results written")
     args = parser.parse_args()
@@ -88,7 +90,7 @@ def main() -> None:
     noisy = np.where(flipped, 1 - clean, clean)
     k = int(flipped.sum())
 
-    settings = NoiseSettings(folds=args.folds, ngram_max=args.ngram_max, seed=args.seed)
+    settings = NoiseSettings(folds=args.folds, repeats=args.repeats, ngram_max=args.ngram_max, seed=args.seed)
     started = time.perf_counter()
     findings = detect_label_noise(texts, noisy, settings=settings)
     detection_seconds = time.perf_counter() - started
@@ -115,7 +117,7 @@ def main() -> None:
         "reviews": len(train),
         "flipped": k,
         "flip_share": FLIP_SHARE,
-        "settings": {"folds": settings.folds, "ngram_max": settings.ngram_max, "min_df": settings.min_df, "C": settings.c},
+        "settings": {"folds": settings.folds, "repeats": settings.repeats, "ngram_max": settings.ngram_max, "min_df": settings.min_df, "C": settings.c},
         "in_sample_settings": {"ngram_max": training_defaults.tfidf_ngram_max, "C": training_defaults.tfidf_c},
         "detection": {
             "flagged": findings.flagged,
