@@ -58,3 +58,8 @@ def test_a_stop_request_between_fold_models_interrupts_the_detection() -> None:
     with pytest.raises(InterruptedError, match="Stopped before every fold was scored"):
         detect_label_noise(texts, given, progress=lambda *step: steps.append(step), should_stop=lambda: len(steps) >= 7)
     assert steps[-1] == (7, 15)
+
+
+def test_reviews_without_words_in_common_are_refused_with_what_to_check() -> None:
+    with pytest.raises(NoiseInputError, match="No word appears in 2 or more of these 60 reviews"):
+        detect_label_noise(["", "...", "   "] * 20, [0, 1, 0] * 20)

@@ -131,7 +131,13 @@ def cross_validated_probabilities(
 
     check_inputs(labels, settings)
     cleaned = [tokenizable_text(text, settings.lowercase) for text in texts]
-    counts = ngram_counts(cleaned, ngram_max=settings.ngram_max, min_df=settings.min_df)
+    try:
+        counts = ngram_counts(cleaned, ngram_max=settings.ngram_max, min_df=settings.min_df)
+    except ValueError:
+        raise NoiseInputError(
+            f"No word appears in {settings.min_df} or more of these {len(cleaned):,} reviews, so there is nothing to "
+            "learn their labels from: check reviews with text."
+        ) from None
     probabilities = np.zeros((len(cleaned), 2), dtype=np.float64)
     total, done = settings.folds * settings.repeats, 0
     for repeat in range(settings.repeats):
