@@ -48,7 +48,7 @@ class NoiseRunner(NoiseJob):
         self.progress.log_line(
             f"Checking {len(rows):,} labelled reviews of {job.scope_label}: {job.folds} folds, {job.repeats} seeded splits."
         )
-        self.progress({"type": "step", "step": 0, "total_steps": job.folds * job.repeats})
+        self.progress({"type": "step", "step": 0, "total_steps": job.total})
 
         def on_fold(done: int, total: int) -> None:
             self.progress({"type": "step", "step": done, "total_steps": total})
@@ -76,7 +76,7 @@ class NoiseRunner(NoiseJob):
         job.flagged = findings.flagged
         job.estimated_issues = findings.estimated_issues
         job.out_of_sample_accuracy = findings.out_of_sample_accuracy
-        job.processed = job.total = job.folds * job.repeats
+        job.processed = job.total
         # In the transaction that records the success: the queues read its scores as a succeeded detection's.
         queues_reorder_for_noise(succeeding=job)
 

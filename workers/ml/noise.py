@@ -20,8 +20,8 @@ snapshot's 40,000 training reviews with 5% of their labels flipped, precision at
 
 What did not help: fitting each fold model again without the reviews a first pass flagged (0.704), or
 with their labels flipped (0.699); binary instead of sublinear counts (0.720 against 0.718, one split);
-averaging three-split models of 1-2 and 1-3-grams (0.729, for 2.5 times the time). Plain Python: texts and labels in, arrays out, with a
-progress callback; no Django.
+averaging three-split models of 1-2 and 1-3-grams (0.729, for 2.5 times the time). Plain Python: texts
+and labels in, arrays out, with a progress callback; no Django.
 """
 
 from __future__ import annotations
