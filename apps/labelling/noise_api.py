@@ -29,7 +29,7 @@ from apps.labelling.noise import (
 from apps.labelling.schema import OpenApiExample, extend_schema
 from apps.reviews.choices import Split
 from apps.reviews.models import DatasetSnapshot, ImportJob
-from workers.ml.noise import MAX_FOLDS, MAX_REPEATS
+from workers.ml.noise import MAX_FOLDS, MAX_REPEATS, NoiseSettings
 
 DETECTION_EXAMPLE = {
     "id": 4, "status": "succeeded", "snapshot": 2, "split": "train", "import_job": None, "folds": 5, "repeats": 3, "ngram_max": 2,
@@ -117,7 +117,7 @@ class NoiseDetectionInput(serializers.Serializer):
     import_job = serializers.IntegerField(required=False, allow_null=True, help_text="Or this import's reviews.")
     folds = serializers.IntegerField(min_value=2, max_value=MAX_FOLDS, default=5)
     repeats = serializers.IntegerField(
-        min_value=1, max_value=MAX_REPEATS, default=3, help_text="Seeded k-fold splits averaged; each review gets one score per split."
+        min_value=1, max_value=MAX_REPEATS, default=NoiseSettings.repeats, help_text="Seeded k-fold splits averaged; each review gets one score per split."
     )
     ngram_max = serializers.IntegerField(min_value=1, max_value=3, default=2)
 

@@ -34,9 +34,8 @@ import numpy as np
 
 from workers.ml.tfidf import (
     NgramFeaturizer,
-    idf_weights,
-    log_count_ratio,
     ngram_counts,
+    term_weights,
     tokenizable_text,
     weigh_counts,
 )
@@ -147,7 +146,7 @@ def cross_validated_probabilities(
             if should_stop is not None and should_stop():
                 raise InterruptedError("Stopped before every fold was scored.")
             fit_counts = counts[fit_rows]
-            weights = log_count_ratio(fit_counts, labels[fit_rows]) if settings.naive_bayes else idf_weights(fit_counts)
+            weights = term_weights(fit_counts, labels[fit_rows], naive_bayes=settings.naive_bayes)
             classifier = LogisticRegression(
                 C=settings.c, solver="liblinear", dual=True, max_iter=1000, random_state=seed
             ).fit(weigh_counts(fit_counts, weights), labels[fit_rows])

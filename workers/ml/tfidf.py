@@ -126,11 +126,7 @@ class NgramFeaturizer:
         Returns the featuriser and the texts' feature matrix, computed from the same counts.
         """
         words, ngram_keys, matrix = _count_ngrams(texts, ngram_max=ngram_max, min_df=min_df, token_pattern=token_pattern)
-        if naive_bayes:
-            weights = log_count_ratio(matrix, labels)
-        else:
-            weights = idf_weights(matrix)
-        featurizer = cls(words, ngram_keys, weights, token_pattern)
+        featurizer = cls(words, ngram_keys, term_weights(matrix, labels, naive_bayes=naive_bayes), token_pattern)
         return featurizer, featurizer._weigh(matrix)
 
     def transform(self, texts: Sequence[str]) -> csr_matrix:
@@ -159,7 +155,7 @@ def ngram_counts(texts: Sequence[str], *, ngram_max: int, min_df: int, token_pat
     """The raw counts of the 1..ngram_max-grams found in at least `min_df` of `texts`; no labels needed.
 
     For models fitted many times over parts of the same texts (the label-noise folds): count once, then
-    ``weigh_counts`` each part's rows with weights fitted on them (``log_count_ratio``, ``idf_weights``).
+    ``weigh_counts`` each part's rows with weights fitted on them (``term_weights``).
     """
     return _count_ngrams(texts, ngram_max=ngram_max, min_df=min_df, token_pattern=token_pattern)[2]
 
@@ -230,6 +226,11 @@ def weigh_counts(counts: csr_matrix, term_weights: np.ndarray) -> csr_matrix:
     norms[norms == 0] = 1.0
     matrix.data /= np.repeat(norms, row_lengths)
     return matrix
+
+
+def term_weights(counts: csr_matrix, labels: np.ndarray, *, naive_bayes: bool) -> np.ndarray:
+    """Each column's weight fitted on these rows: the naive-Bayes log-count ratio on `labels`, or the idf."""
+    return log_count_ratio(counts, labels) if naive_bayes else idf_weights(counts)
 
 
 def idf_weights(counts: csr_matrix) -> np.ndarray:
