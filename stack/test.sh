@@ -140,6 +140,7 @@ healthy worker-gpu 60
 timing stack_up
 
 phase "an ML admin account and a tiny transformer base model on the shared volume"
+# token_urlsafe may begin with "-": the journey takes it as --password=..., never as an option of its own.
 password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(16))')
 podman exec -e ADMIN_USERNAME=stack -e ADMIN_PASSWORD="$password" "$(container web)" \
     python manage.py bootstrap --skip-import --skip-baseline >/dev/null
@@ -147,7 +148,7 @@ base_model=/var/lib/sentiment/huggingface/stack-tiny-bert
 podman exec -i "$(container worker-gpu)" python - "$base_model" <stack/tiny_bert.py
 
 phase "the journey, through http://127.0.0.1:$WEB_PORT"
-python3 stack/journey.py --url "http://127.0.0.1:$WEB_PORT" --username stack --password "$password" \
+python3 stack/journey.py --url "http://127.0.0.1:$WEB_PORT" --username stack --password="$password" \
     --base-model "$base_model" --hook-host "$gateway" --figures "$CACHE/journey.json"
 timing journey
 
